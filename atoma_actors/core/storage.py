@@ -1,0 +1,373 @@
+"""`MemoryStorage`: a pure, thread-safe, in-memory storage engine that executes protocol ops.
+
+It holds, per resource, the rows (tombstones kept, so versions only grow across delete and
+re-create), the idempotency keys of applied writes, and one change log with a global monotonic
+cursor for `changes.pull`. Write rules come from `core.writes.apply_entry` and queries from
+`core.query.evaluate`; this module adds only bookkeeping around them. It satisfies
+`protocol.backend.OpsClient` and `protocol.backend.NotifySource`, so the memory backend, the
+local engine and test harnesses can all use it directly.
+
+Everything it returns is a copy: callers may mutate what they get.
+Must not import runtime, client or any backend.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+import uuid
+from collections import OrderedDict
+from collections.abc import Callable, Iterable, Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+from sortedcontainers import SortedDict
+
+from atoma_actors.core.writes import Row, apply_entry
+from atoma_actors.protocol.backend import OpsOutcome
+from atoma_actors.protocol.errors import AtomaError, ValidationError
+from atoma_actors.protocol.ops import ChangesPullOp, Meta, Operation, QueryOp, WriteOp
+from atoma_actors.protocol.results import (
+    Change,
+    ChangeBatch,
+    NotifyMessage,
+    OperationResult,
+    OperationResultError,
+    OperationResultOk,
+    PageInfo,
+    QueryResultData,
+    WriteItemOk,
+    WriteItemResult,
+    WriteResultData,
+)
+
+__all__ = ["DEFAULT_PULL_LIMIT", "MAX_PULL_LIMIT", "MemoryStorage", "copy_json"]
+
+_log = logging.getLogger("atoma_actors.core.storage")
+
+DEFAULT_PULL_LIMIT = 100
+MAX_PULL_LIMIT = 10_000
+
+
+def copy_json(value: Any) -> Any:
+    """A deep copy of a JSON-like value (dicts and lists are copied, leaves are shared).
+
+    Several times faster than `copy.deepcopy` for the plain data entities are made of;
+    leaves of other types are shared, which is safe for the immutable scalars JSON allows.
+    """
+    if isinstance(value, dict):
+        return {k: copy_json(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [copy_json(v) for v in value]
+    if isinstance(value, tuple):
+        return tuple(copy_json(v) for v in value)
+    return value
+
+
+@dataclass(frozen=True, slots=True)
+class _LogEntry:
+    resource: str
+    id: str
+    kind: str
+    version: int
+    changed_at_ms: int
+
+
+class _Resource:
+    """The state of one resource; only touched with the storage lock held."""
+
+    __slots__ = ("live", "rows")
+
+    def __init__(self) -> None:
+        self.rows: dict[str, Row] = {}
+        # Live entities by id, kept beside `rows` so a query needs no filtering pass.
+        self.live: dict[str, dict[str, Any]] = {}
+
+
+class MemoryStorage:
+    """Rows, idempotency keys and a change log for any number of resources, behind one lock.
+
+    `id_factory` names id-less creates (default: uuid4 hex). `clock` returns seconds since the
+    epoch (default `time.time`); it stamps changes and ages idempotency keys. At most
+    `idempotency_limit` keys are kept (the oldest are forgotten first) and, with
+    `idempotency_ttl` (seconds), none longer than that.
+    """
+
+    def __init__(
+        self,
+        *,
+        id_factory: Callable[[], str] | None = None,
+        clock: Callable[[], float] | None = None,
+        idempotency_limit: int = 100_000,
+        idempotency_ttl: float | None = None,
+    ) -> None:
+        if idempotency_limit < 0:
+            raise ValueError("idempotency_limit must be >= 0")
+        self._lock = threading.Lock()
+        self._id_factory = id_factory or (lambda: uuid.uuid4().hex)
+        self._clock = clock or time.time
+        self._idem_limit = idempotency_limit
+        self._idem_ttl = idempotency_ttl
+        self._resources: dict[str, _Resource] = {}
+        # (resource, key) -> (stored ok result, time stored); insertion order = age.
+        self._idem: OrderedDict[tuple[str, str], tuple[WriteItemOk, float]] = OrderedDict()
+        # The change log keeps only the latest change per (resource, id): a row's earlier
+        # changes are superseded, so the log is bounded by the number of ids ever written.
+        self._seq = 0
+        self._log: SortedDict = SortedDict()  # seq -> _LogEntry
+        self._log_pos: dict[tuple[str, str], int] = {}
+        self._listeners: list[Callable[[NotifyMessage], None]] = []
+
+    # -- the ops client ---------------------------------------------------------------
+
+    def execute_ops(
+        self,
+        ops: Sequence[Operation],
+        meta: Meta,
+        *,
+        deadline: float | None = None,
+        context: dict[str, Any] | None = None,
+    ) -> OpsOutcome:
+        """Run `ops` in order; one result per op. A bad op fails alone (an error result)."""
+        del deadline, context  # in-memory work is quick; nothing to cut short or pass on
+        results: list[OperationResult] = []
+        touched: list[str] = []
+        with self._lock:
+            for op in ops:
+                results.append(self._run_op(op, touched))
+        if touched:
+            self._notify(NotifyMessage(resources=touched, trace_id=meta.trace_id))
+        return results, 200
+
+    def _run_op(self, op: Operation, touched: list[str]) -> OperationResult:
+        try:
+            if isinstance(op, WriteOp):
+                return OperationResultOk(op_id=op.op_id, data=self._write(op, touched))
+            if isinstance(op, QueryOp):
+                return OperationResultOk(op_id=op.op_id, data=self._query(op))
+            if isinstance(op, ChangesPullOp):
+                return OperationResultOk(op_id=op.op_id, data=self._pull(op))
+            raise ValidationError(f"unknown op kind: {type(op).__name__}")
+        except AtomaError as exc:
+            return OperationResultError(op_id=op.op_id, error=exc.error)
+
+    # -- writes -----------------------------------------------------------------------
+
+    def _write(self, op: WriteOp, touched: list[str]) -> WriteResultData:
+        name = op.write.resource
+        res = self._resources.get(name)
+        if res is None:
+            res = self._resources[name] = _Resource()
+        now = self._clock()
+        self._expire_keys(now)
+        results: list[WriteItemResult] = []
+        wrote = False
+        for entry in op.write.entries:
+            key = (name, entry.item.meta.idempotency_key)
+            seen = self._idem.get(key)
+            if seen is not None:
+                results.append(_copy_result(seen[0]))
+                continue
+            target = entry.item.id
+            new_id = None if target is not None else self._fresh_id(res)
+            current = res.rows.get(target if target is not None else new_id)
+            decision = apply_entry(entry, current, resource=name, new_id=new_id)
+            if decision.row is not None:
+                self._store(name, res, decision.row, now)
+                wrote = True
+            result = decision.result
+            if isinstance(result, WriteItemOk):
+                # Only applied writes are remembered: a refused write changed nothing,
+                # so running it again is harmless and reports what is true now.
+                result = _copy_result(result)
+                self._remember(key, result, now)
+                result = _copy_result(result)
+            results.append(result)
+        if wrote and name not in touched:
+            touched.append(name)
+        return WriteResultData(transaction_applied=False, results=results)
+
+    def _fresh_id(self, res: _Resource) -> str:
+        id_ = self._id_factory()
+        while id_ in res.rows:  # a factory that repeats itself must not clobber a row
+            id_ = self._id_factory()
+        return id_
+
+    def _store(self, name: str, res: _Resource, row: Row, now: float) -> None:
+        value = copy_json(row.value)
+        row = Row(id=row.id, version=row.version, value=value, deleted=row.deleted)
+        res.rows[row.id] = row
+        if row.deleted:
+            res.live.pop(row.id, None)
+        else:
+            res.live[row.id] = value
+        self._seq += 1
+        pos = (name, row.id)
+        old = self._log_pos.get(pos)
+        if old is not None:
+            del self._log[old]
+        self._log_pos[pos] = self._seq
+        self._log[self._seq] = _LogEntry(
+            name, row.id, "delete" if row.deleted else "upsert", row.version, int(now * 1000)
+        )
+
+    def _remember(self, key: tuple[str, str], result: WriteItemOk, now: float) -> None:
+        if self._idem_limit == 0:
+            return
+        self._idem[key] = (result, now)
+        while len(self._idem) > self._idem_limit:
+            self._idem.popitem(last=False)
+
+    def _expire_keys(self, now: float) -> None:
+        if self._idem_ttl is None:
+            return
+        horizon = now - self._idem_ttl
+        while self._idem:
+            key, (_, stored_at) = next(iter(self._idem.items()))
+            if stored_at > horizon:
+                break
+            del self._idem[key]
+
+    # -- queries ----------------------------------------------------------------------
+
+    def _query(self, op: QueryOp) -> QueryResultData:
+        # Imported here so writes and changes keep working while the engine module is absent
+        # or broken; a query is the only thing that needs it.
+        from atoma_actors.core import query as engine
+
+        res = self._resources.get(op.query.resource)
+        entities: Mapping[str, dict[str, Any]] = res.live if res is not None else {}
+        q = engine.normalize_query(op.query.query)
+        found = engine.evaluate(entities, q)
+        data = [copy_json(e) for e in found.data]
+        return QueryResultData(data=data, page_info=_page_info(found.page_info))
+
+    # -- changes ----------------------------------------------------------------------
+
+    def _pull(self, op: ChangesPullOp) -> ChangeBatch:
+        spec = op.pull
+        after = self._parse_cursor(spec.cursor)
+        limit = min(spec.limit or DEFAULT_PULL_LIMIT, MAX_PULL_LIMIT)
+        wanted = set(spec.resources) if spec.resources is not None else None
+        changes: list[Change] = []
+        last = after
+        for seq in self._log.irange(minimum=after, inclusive=(False, True)):
+            entry: _LogEntry = self._log[seq]
+            last = seq
+            if wanted is not None and entry.resource not in wanted:
+                continue
+            changes.append(
+                Change(
+                    resource=entry.resource,
+                    id=entry.id,
+                    kind=entry.kind,  # type: ignore[arg-type]
+                    version=entry.version,
+                    changed_at_ms=entry.changed_at_ms,
+                )
+            )
+            if len(changes) >= limit:
+                break
+        else:
+            # Nothing more to read: skip ahead to the head, past superseded sequence numbers.
+            last = self._seq
+        return ChangeBatch(next_cursor=str(last), changes=changes)
+
+    def _parse_cursor(self, cursor: str | None) -> int:
+        if cursor is None or cursor == "":
+            return 0
+        if not (cursor.isascii() and cursor.isdigit()):
+            raise ValidationError(f"invalid changes cursor: {cursor!r}", code="INVALID_CURSOR")
+        seq = int(cursor)
+        if seq > self._seq:
+            # A cursor from the future belongs to another (or an earlier) server's log.
+            raise ValidationError(
+                f"changes cursor {cursor!r} is ahead of this log", code="INVALID_CURSOR"
+            )
+        return seq
+
+    # -- notify -----------------------------------------------------------------------
+
+    def subscribe(self, callback: Callable[[NotifyMessage], None]) -> Callable[[], None]:
+        """Call `callback(NotifyMessage(resources=[...]))` after each call that wrote.
+
+        Callbacks run on the writer's thread, after the lock is released. Returns an
+        unsubscribe callable (calling it twice is harmless)."""
+        with self._lock:
+            self._listeners.append(callback)
+
+        def unsubscribe() -> None:
+            with self._lock:
+                if callback in self._listeners:
+                    self._listeners.remove(callback)
+
+        return unsubscribe
+
+    def _notify(self, message: NotifyMessage) -> None:
+        with self._lock:
+            listeners = list(self._listeners)
+        for callback in listeners:
+            try:
+                callback(message)
+            except Exception:
+                # A broken listener must not fail a write that has already been applied.
+                _log.exception("notify listener %r failed", callback)
+
+    # -- inspection -------------------------------------------------------------------
+
+    def snapshot(self, resource: str) -> dict[str, dict[str, Any]]:
+        """A copy of the live entities of `resource`, by id."""
+        with self._lock:
+            res = self._resources.get(resource)
+            if res is None:
+                return {}
+            return {id_: copy_json(v) for id_, v in res.live.items()}
+
+    def get(self, resource: str, id: str) -> dict[str, Any] | None:
+        """A copy of one live entity, or None."""
+        with self._lock:
+            res = self._resources.get(resource)
+            value = res.live.get(id) if res is not None else None
+            return copy_json(value) if value is not None else None
+
+    def version(self, resource: str, id: str) -> int | None:
+        """The version of `id`, tombstones included (None if it was never written)."""
+        with self._lock:
+            res = self._resources.get(resource)
+            row = res.rows.get(id) if res is not None else None
+            return row.version if row is not None else None
+
+    def resources(self) -> list[str]:
+        """Names of the resources written so far, sorted."""
+        with self._lock:
+            return sorted(self._resources)
+
+    @property
+    def cursor(self) -> str:
+        """The head of the change log (a cursor that sees only later changes)."""
+        with self._lock:
+            return str(self._seq)
+
+    @property
+    def idempotency_keys(self) -> int:
+        """How many idempotency keys are remembered now."""
+        with self._lock:
+            return len(self._idem)
+
+
+def _copy_result(result: WriteItemOk) -> WriteItemOk:
+    if result.data is None:
+        return result
+    return result.model_copy(update={"data": copy_json(result.data)})
+
+
+def _page_info(info: Any) -> PageInfo | None:
+    """The engine's page info as the wire model, whatever shape the engine hands back."""
+    if info is None or isinstance(info, PageInfo):
+        return info
+    if isinstance(info, Mapping):
+        return PageInfo.model_validate(dict(info))
+    fields: Iterable[str] = ("has_next", "total", "cursor", "has_prev")
+    return PageInfo(
+        **{f: getattr(info, f, None) for f in fields if getattr(info, f, None) is not None}
+    )
