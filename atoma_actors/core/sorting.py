@@ -1,0 +1,150 @@
+"""Sort rules: validation, and one composite key per entity that encodes the whole order.
+
+Order per rule: null and missing last in both directions; among other values numbers come
+before strings, strings before booleans, and anything else (lists, objects, NaN) last and
+equal to each other; strings compare by code point. `id asc` is appended as the final
+tie-breaker unless `id` is already a rule. A key is a tuple of per-rule components, so one
+C-level comparison decides (no `cmp_to_key`); a descending rule is encoded by negating the
+component, so mixed directions still sort in one pass. Must not import anything from
+atoma_actors outside `core` and `protocol`.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping
+from math import isnan
+from operator import neg
+from typing import Any, Literal
+
+from atoma_actors.protocol.errors import ValidationError
+
+from .fields import MISSING, field_getter
+
+__all__ = [
+    "SortRule",
+    "component_key",
+    "key_from_values",
+    "normalize_sort",
+    "sort_key",
+    "sort_rules_to_wire",
+    "sort_values",
+]
+
+SortRule = tuple[str, Literal["asc", "desc"]]
+SortKey = Callable[[Any], tuple]
+
+_NULL = (1, 0, 0)
+_RANK_NUMBER, _RANK_STRING, _RANK_BOOL, _RANK_OTHER = 0, 1, 2, 3
+
+
+def _fail(message: str) -> ValidationError:
+    return ValidationError(f"invalid query: {message}", code="INVALID_QUERY")
+
+
+def normalize_sort(raw: Any) -> tuple[SortRule, ...]:
+    """Validate `[{field, dir}]` and append the `id asc` tie-breaker."""
+    if raw is None:
+        raw = []
+    if isinstance(raw, tuple) and all(isinstance(r, tuple) for r in raw):
+        raw = [{"field": f, "dir": d} for f, d in raw]
+    if not isinstance(raw, list | tuple):
+        raise _fail(f"sort must be a list of {{field, dir}}, got {type(raw).__name__}")
+    rules: list[SortRule] = []
+    for i, rule in enumerate(raw):
+        if not isinstance(rule, Mapping):
+            raise _fail(f"sort[{i}] must be an object {{field, dir}}, got {rule!r}"[:160])
+        extra = set(rule) - {"field", "dir"}
+        if extra:
+            raise _fail(f"sort[{i}]: unexpected key(s) {sorted(map(str, extra))}")
+        field = rule.get("field")
+        if not isinstance(field, str) or not field:
+            raise _fail(f"sort[{i}].field must be a non-empty string, got {field!r}"[:160])
+        direction = rule.get("dir")
+        if direction not in ("asc", "desc"):
+            raise _fail(f"sort[{i}].dir must be 'asc' or 'desc', got {direction!r}"[:160])
+        rules.append((field, direction))
+    if not any(field == "id" for field, _ in rules):
+        rules.append(("id", "asc"))
+    return tuple(rules)
+
+
+def sort_rules_to_wire(rules: tuple[SortRule, ...]) -> list[dict[str, str]]:
+    return [{"field": f, "dir": d} for f, d in rules]
+
+
+def _asc(v: Any) -> tuple:
+    cls = v.__class__
+    if cls is str:
+        return (0, _RANK_STRING, v)
+    if cls is int:
+        return (0, _RANK_NUMBER, v)
+    if v is None or v is MISSING:
+        return _NULL
+    if cls is float:
+        return (0, _RANK_NUMBER, v) if not isnan(v) else (0, _RANK_OTHER, 0)
+    if cls is bool:
+        return (0, _RANK_BOOL, v)
+    return _asc_slow(v)
+
+
+def _asc_slow(v: Any) -> tuple:
+    if isinstance(v, bool):
+        return (0, _RANK_BOOL, bool(v))
+    if isinstance(v, int):
+        return (0, _RANK_NUMBER, int(v))
+    if isinstance(v, float):
+        return (0, _RANK_NUMBER, float(v)) if not isnan(v) else (0, _RANK_OTHER, 0)
+    if isinstance(v, str):
+        return (0, _RANK_STRING, str(v))
+    return (0, _RANK_OTHER, 0)
+
+
+def _reverse_str(s: str) -> tuple[int, ...]:
+    # Negated code points reverse the order; the trailing 1 (greater than every negated code
+    # point) makes a prefix sort after its extensions, as a descending order needs.
+    return (*map(neg, map(ord, s)), 1)
+
+
+def _desc(v: Any) -> tuple:
+    flag, rank, value = _asc(v)
+    if flag:
+        return _NULL
+    if rank == _RANK_STRING:
+        return (0, -rank, _reverse_str(value))
+    if rank in (_RANK_NUMBER, _RANK_BOOL):
+        return (0, -rank, -value)
+    return (0, -rank, 0)
+
+
+def component_key(value: Any, direction: str) -> tuple:
+    """The key component of one value under one rule direction (missing = `MISSING`)."""
+    return _asc(value) if direction == "asc" else _desc(value)
+
+
+def sort_key(rules: tuple[SortRule, ...]) -> SortKey:
+    """A key function mapping an entity to a tuple that orders it under `rules`."""
+    parts = [(field_getter(f), _asc if d == "asc" else _desc) for f, d in rules]
+    if len(parts) == 1:
+        ((g0, c0),) = parts
+        return lambda e: (c0(g0(e)),)
+    if len(parts) == 2:
+        (g0, c0), (g1, c1) = parts
+        return lambda e: (c0(g0(e)), c1(g1(e)))
+    if len(parts) == 3:
+        (g0, c0), (g1, c1), (g2, c2) = parts
+        return lambda e: (c0(g0(e)), c1(g1(e)), c2(g2(e)))
+    return lambda e: tuple(c(g(e)) for g, c in parts)
+
+
+def sort_values(entity: Any, rules: tuple[SortRule, ...]) -> list[Any]:
+    """The values a cursor carries for `entity` (missing becomes null)."""
+    out = []
+    for field, _ in rules:
+        v = field_getter(field)(entity)
+        out.append(None if v is MISSING else v)
+    return out
+
+
+def key_from_values(values: list[Any], rules: tuple[SortRule, ...]) -> tuple:
+    """The key an entity with these sort values would have (for cursor comparisons)."""
+    return tuple(component_key(v, d) for v, (_, d) in zip(values, rules, strict=True))
