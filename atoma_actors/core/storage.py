@@ -103,7 +103,9 @@ class MemoryStorage:
         idempotency_ttl: float | None = None,
     ) -> None:
         if idempotency_limit < 0:
-            raise ValueError("idempotency_limit must be >= 0")
+            raise ValidationError("idempotency_limit must be >= 0")
+        if idempotency_ttl is not None and idempotency_ttl <= 0:
+            raise ValidationError("idempotency_ttl must be > 0 seconds (or None)")
         self._lock = threading.Lock()
         self._id_factory = id_factory or (lambda: uuid.uuid4().hex)
         self._clock = clock or time.time

@@ -16,6 +16,7 @@ from atoma_actors.protocol import (
     OperationResultError,
     OperationResultOk,
     OpsRequest,
+    ValidationError,
     WriteResultData,
 )
 
@@ -351,8 +352,10 @@ def test_idempotency_can_be_switched_off():
     storage = MemoryStorage(idempotency_limit=0)
     one(storage, "r", upsert("a", {}, conflict="lww", key="k"))
     assert one(storage, "r", upsert("a", {}, conflict="lww", key="k")).version == 2
-    with pytest.raises(ValueError, match="idempotency_limit"):
+    with pytest.raises(ValidationError, match="idempotency_limit"):
         MemoryStorage(idempotency_limit=-1)
+    with pytest.raises(ValidationError, match="idempotency_ttl"):
+        MemoryStorage(idempotency_ttl=0)
 
 
 # -- changes.pull ----------------------------------------------------------------------
