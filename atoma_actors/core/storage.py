@@ -24,6 +24,7 @@ from typing import Any
 
 from sortedcontainers import SortedDict
 
+from atoma_actors.core.query import evaluate, normalize_query
 from atoma_actors.core.writes import Row, apply_entry
 from atoma_actors.protocol.backend import OpsOutcome
 from atoma_actors.protocol.errors import AtomaError, ValidationError
@@ -234,14 +235,10 @@ class MemoryStorage:
     # -- queries ----------------------------------------------------------------------
 
     def _query(self, op: QueryOp) -> QueryResultData:
-        # Imported here so writes and changes keep working while the engine module is absent
-        # or broken; a query is the only thing that needs it.
-        from atoma_actors.core import query as engine
-
         res = self._resources.get(op.query.resource)
         entities: Mapping[str, dict[str, Any]] = res.live if res is not None else {}
-        q = engine.normalize_query(op.query.query)
-        found = engine.evaluate(entities, q)
+        q = normalize_query(op.query.query)
+        found = evaluate(entities, q)
         data = [copy_json(e) for e in found.data]
         return QueryResultData(data=data, page_info=_page_info(found.page_info))
 

@@ -429,7 +429,6 @@ def test_a_bad_cursor_fails_that_op_alone(storage, cursor):
 
 
 def test_query_evaluates_over_live_rows_and_returns_copies(storage):
-    pytest.importorskip("atoma_actors.core.query")
     write(
         storage,
         "r",
@@ -451,7 +450,6 @@ def test_query_evaluates_over_live_rows_and_returns_copies(storage):
 
 
 def test_an_invalid_query_fails_that_op_alone(storage):
-    pytest.importorskip("atoma_actors.core.query")
     one(storage, "r", create({"n": 1}, "a"))
     bad, wrote, good = run(
         storage,
@@ -554,3 +552,21 @@ def test_eight_threads_hammering_overlapping_ids_keep_versions_consistent():
 def test_meta_is_accepted_and_unused_fields_do_not_matter(storage):
     results, status = storage.execute_ops([], Meta(trace_id="t"), deadline=0.0, context={"x": 1})
     assert (results, status) == ([], 200)
+
+
+def test_query_pages_carry_page_info_through(storage):
+    write(storage, "r", *(create({"n": i}, f"id{i}") for i in range(5)))
+    page = {"mode": "offset", "limit": 2, "offset": 1, "includeTotal": True}
+    (result,) = run(storage, query_op("r", {"page": page}))
+    assert [e["id"] for e in result.data.data] == ["id1", "id2"]
+    assert (result.data.page_info.has_next, result.data.page_info.total) == (True, 5)
+    (first,) = run(storage, query_op("r", {"page": {"mode": "cursor", "limit": 3}}))
+    after = first.data.page_info.cursor
+    assert after
+    (second,) = run(
+        storage, query_op("r", {"page": {"mode": "cursor", "limit": 3, "after": after}})
+    )
+    assert [e["id"] for e in second.data.data] == ["id3", "id4"]
+    assert second.data.page_info.has_next is False
+    (bad,) = run(storage, query_op("r", {"page": {"mode": "cursor", "after": "!!nope"}}))
+    assert bad.error.kind == "validation"
