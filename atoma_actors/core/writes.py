@@ -11,8 +11,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
-from ..protocol.errors import ConflictDetails, CurrentValue, StandardError
-from ..protocol.ops import (
+from atoma_actors.protocol.errors import ConflictDetails, CurrentValue, StandardError
+from atoma_actors.protocol.ops import (
     CreateEntry,
     DeleteEntry,
     UpdateEntry,
@@ -20,7 +20,7 @@ from ..protocol.ops import (
     WriteEntry,
     WriteOptions,
 )
-from ..protocol.results import WriteItemError, WriteItemOk
+from atoma_actors.protocol.results import WriteItemError, WriteItemOk
 
 __all__ = ["Row", "WriteDecision", "apply_entry", "entry_id", "select_fields"]
 
@@ -96,15 +96,20 @@ def _conflict(resource: str, current: Row, message: str, hint: str = "rebase") -
 
 def _not_found(resource: str, id_: str) -> WriteItemError:
     return WriteItemError(
-        error=_error("not_found", "NOT_FOUND", f"{resource}/{id_} does not exist",
-                     resource=resource, id=id_)
+        error=_error(
+            "not_found", "NOT_FOUND", f"{resource}/{id_} does not exist", resource=resource, id=id_
+        )
     )
 
 
-def _stored(id_: str, version: int, value: dict[str, Any], options: WriteOptions | None) -> WriteDecision:
+def _stored(
+    id_: str, version: int, value: dict[str, Any], options: WriteOptions | None
+) -> WriteDecision:
     entity = {**value, "id": id_, "version": version}
     row = Row(id=id_, version=version, value=entity)
-    return WriteDecision(row, WriteItemOk(id=id_, version=version, data=select_fields(entity, options)))
+    return WriteDecision(
+        row, WriteItemOk(id=id_, version=version, data=select_fields(entity, options))
+    )
 
 
 def _next_version(current: Row | None) -> int:
@@ -129,8 +134,10 @@ def apply_entry(
         if id_ is None:
             raise ValueError("a create without an id needs new_id")
         if live is not None:
-            return WriteDecision(None, _conflict(resource, live, f"{resource}/{id_} already exists",
-                                                 hint="server-wins"))
+            return WriteDecision(
+                None,
+                _conflict(resource, live, f"{resource}/{id_} already exists", hint="server-wins"),
+            )
         return _stored(id_, _next_version(current), entry.item.value, entry.options)
 
     if isinstance(entry, UpdateEntry):
@@ -138,9 +145,14 @@ def apply_entry(
         if live is None:
             return WriteDecision(None, _not_found(resource, item.id))
         if item.base_version != live.version:
-            return WriteDecision(None, _conflict(
-                resource, live,
-                f"{resource}/{item.id} is at version {live.version}, not {item.base_version}"))
+            return WriteDecision(
+                None,
+                _conflict(
+                    resource,
+                    live,
+                    f"{resource}/{item.id} is at version {live.version}, not {item.base_version}",
+                ),
+            )
         return _stored(item.id, item.base_version + 1, item.value, entry.options)
 
     if isinstance(entry, UpsertEntry):
@@ -154,12 +166,24 @@ def apply_entry(
             return _stored(item.id, _next_version(current), item.value, entry.options)
         if conflict == "cas":
             if item.expected_version is None:
-                return WriteDecision(None, _conflict(
-                    resource, live, f"{resource}/{item.id} exists; a cas upsert needs expectedVersion"))
+                return WriteDecision(
+                    None,
+                    _conflict(
+                        resource,
+                        live,
+                        f"{resource}/{item.id} exists; a cas upsert needs expectedVersion",
+                    ),
+                )
             if item.expected_version != live.version:
-                return WriteDecision(None, _conflict(
-                    resource, live,
-                    f"{resource}/{item.id} is at version {live.version}, not {item.expected_version}"))
+                return WriteDecision(
+                    None,
+                    _conflict(
+                        resource,
+                        live,
+                        f"{resource}/{item.id} is at version {live.version}, "
+                        f"not {item.expected_version}",
+                    ),
+                )
         base = {k: v for k, v in live.value.items() if k not in ("id", "version")}
         value = {**base, **item.value} if apply == "merge" else item.value
         return _stored(item.id, live.version + 1, value, entry.options)
@@ -169,12 +193,18 @@ def apply_entry(
         if live is None:
             return WriteDecision(None, _not_found(resource, item.id))
         if item.base_version != live.version:
-            return WriteDecision(None, _conflict(
-                resource, live,
-                f"{resource}/{item.id} is at version {live.version}, not {item.base_version}"))
+            return WriteDecision(
+                None,
+                _conflict(
+                    resource,
+                    live,
+                    f"{resource}/{item.id} is at version {live.version}, not {item.base_version}",
+                ),
+            )
         version = item.base_version + 1
-        tomb = Row(id=item.id, version=version, value={"id": item.id, "version": version},
-                   deleted=True)
+        tomb = Row(
+            id=item.id, version=version, value={"id": item.id, "version": version}, deleted=True
+        )
         return WriteDecision(tomb, WriteItemOk(id=item.id, version=version))
 
     raise TypeError(f"not a write entry: {entry!r}")

@@ -66,8 +66,14 @@ def decode(body: bytes, content_type: str | None = JSON) -> Any:
         if media_type(content_type) == MSGPACK:
             return msgpack.unpackb(body, raw=False, strict_map_key=True)
         return json.loads(body)
-    except (ValueError, TypeError, msgpack.ExtraData, msgpack.FormatError,
-            msgpack.StackError, RecursionError) as exc:
+    except (
+        ValueError,
+        TypeError,
+        msgpack.ExtraData,
+        msgpack.FormatError,
+        msgpack.StackError,
+        RecursionError,
+    ) as exc:
         kind = "msgpack" if media_type(content_type) == MSGPACK else "JSON"
         raise ValidationError(f"malformed {kind} body: {exc}", code="INVALID_BODY") from exc
 
@@ -95,8 +101,11 @@ def validate_as(tp: type[T] | Any, value: Any) -> T:
     except pydantic.ValidationError as exc:
         raise ValidationError(
             f"invalid {getattr(tp, '__name__', 'value')}: {_describe(exc)}",
-            details={"errors": exc.errors(include_url=False, include_context=False,
-                                          include_input=False)[:20]},
+            details={
+                "errors": exc.errors(include_url=False, include_context=False, include_input=False)[
+                    :20
+                ]
+            },
         ) from exc
     except RecursionError as exc:
         raise ValidationError("value nested too deeply") from exc

@@ -176,9 +176,7 @@ _BY_KIND: dict[str, type[AtomaError]] = {
 }
 
 
-def error_from_standard(
-    error: StandardError, *, current: CurrentValue | None = None
-) -> AtomaError:
+def error_from_standard(error: StandardError, *, current: CurrentValue | None = None) -> AtomaError:
     """The typed exception for a wire error (a retryable adapter error is `BackendUnavailable`)."""
     cls = _BY_KIND.get(error.kind, InternalError)
     if cls is AdapterError and error.retryable:

@@ -1,0 +1,388 @@
+"""The store facade: `client.store(name)` — the blocking API and its non-blocking twin.
+
+Every blocking method waits on the future its `store.nowait` twin returns. The facade checks
+input on the caller's thread (a bad call raises at once and changes nothing), then sends one
+message to the StoreActor (writes) or the router (reads). `peek` and cache hits read the
+published snapshot directly: no actor hop.
+Must not import sync or any backend.
+"""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Callable, Iterable, Mapping
+from concurrent.futures import Future
+from typing import TYPE_CHECKING, Any, Literal
+
+from atoma_actors.core.query import Query, QueryResult, normalize_query
+from atoma_actors.core.values import check_entity, check_id, copy_json
+from atoma_actors.protocol.errors import AtomaError, ValidationError
+from atoma_actors.runtime.reply import future_reply
+from atoma_actors.runtime.store_actor import ApplyWrite, EntrySpec, StoreView, WriteOutcome
+from atoma_actors.runtime.strategies.base import ReadRequest
+
+from .futures import chain, done, failed, map_future, wait
+
+if TYPE_CHECKING:
+    from .client import Client
+
+__all__ = ["NowaitStore", "Settled", "Store"]
+
+Entity = dict[str, Any]
+Settled = dict[str, Any]
+"""All-settled item: `{index, ok, value}` or `{index, ok: False, error, current?}`."""
+
+Patch = Mapping[str, Any] | Callable[[Entity], Entity]
+
+
+def _single(outcome: WriteOutcome) -> Entity | None:
+    item = outcome.items[0]
+    if isinstance(item, AtomaError):
+        raise item
+    return item
+
+
+def _settled(outcome: WriteOutcome) -> list[Settled]:
+    out: list[Settled] = []
+    for index, item in enumerate(outcome.items):
+        if isinstance(item, AtomaError):
+            entry: Settled = {"index": index, "ok": False, "error": item}
+            current = getattr(item, "current", None)
+            if current is not None:
+                entry["current"] = current.model_dump(exclude_none=True)
+            out.append(entry)
+        else:
+            out.append({"index": index, "ok": True, "value": item})
+    return out
+
+
+def _opts(
+    strategy: str | None, timeout: float | None, context: Mapping[str, Any] | None
+) -> dict[str, Any]:
+    return {"strategy": strategy, "timeout": timeout, "context": dict(context or {})}
+
+
+class NowaitStore:
+    """The non-blocking twin: every method returns a `concurrent.futures.Future`."""
+
+    def __init__(self, client: Client, name: str, view: StoreView, actor: Any) -> None:
+        self._client = client
+        self.name = name
+        self._view = view
+        self._actor = actor
+
+    # -- writes --------------------------------------------------------------------------
+    def create(self, value: Mapping[str, Any], **opts: Any) -> Future[Entity]:
+        return map_future(self._write([self._create_spec(value)], **opts), _single)  # type: ignore[arg-type]
+
+    def create_many(
+        self, values: Iterable[Mapping[str, Any]], **opts: Any
+    ) -> Future[list[Settled]]:
+        return map_future(self._write([self._create_spec(v) for v in values], **opts), _settled)
+
+    def update(self, id: str, patch: Patch, **opts: Any) -> Future[Entity]:
+        spec = self._update_spec(id, patch)
+        return map_future(self._write_fetching([spec], **opts), _single)  # type: ignore[arg-type]
+
+    def update_many(self, items: Iterable[Any], **opts: Any) -> Future[list[Settled]]:
+        specs = []
+        for item in items:
+            if isinstance(item, tuple) and len(item) == 2:
+                specs.append(self._update_spec(item[0], item[1]))
+            elif isinstance(item, Mapping) and "id" in item:
+                specs.append(
+                    self._update_spec(item["id"], {k: v for k, v in item.items() if k != "id"})
+                )
+            else:
+                raise ValidationError("update_many takes (id, patch) pairs or dicts with an id")
+        return map_future(self._write_fetching(specs, **opts), _settled)
+
+    def upsert(
+        self,
+        value: Mapping[str, Any],
+        *,
+        conflict: Literal["cas", "lww"] = "cas",
+        apply: Literal["merge", "replace"] = "merge",
+        **opts: Any,
+    ) -> Future[Entity]:
+        spec = self._upsert_spec(value, conflict, apply)
+        return map_future(self._write_fetching([spec], **opts), _single)  # type: ignore[arg-type]
+
+    def upsert_many(
+        self,
+        values: Iterable[Mapping[str, Any]],
+        *,
+        conflict: Literal["cas", "lww"] = "cas",
+        apply: Literal["merge", "replace"] = "merge",
+        **opts: Any,
+    ) -> Future[list[Settled]]:
+        specs = [self._upsert_spec(v, conflict, apply) for v in values]
+        return map_future(self._write_fetching(specs, **opts), _settled)
+
+    def delete(self, id: str, **opts: Any) -> Future[None]:
+        spec = EntrySpec("delete", check_id(id))
+        return map_future(self._write_fetching([spec], **opts), _single)  # type: ignore[arg-type]
+
+    def delete_many(self, ids: Iterable[str], **opts: Any) -> Future[list[Settled]]:
+        specs = [EntrySpec("delete", check_id(i)) for i in ids]
+        return map_future(self._write_fetching(specs, **opts), _settled)
+
+    # -- reads ---------------------------------------------------------------------------
+    def get(self, id: str, *, force: bool = False, **opts: Any) -> Future[Entity | None]:
+        check_id(id)
+        if not force:
+            hit = self._view.peek(id)
+            if hit is not None:
+                return done(hit)
+        query = normalize_query({"filter": {"op": "eq", "field": "id", "value": id}})
+        return map_future(
+            self._read(query, missing_id=id, **opts), lambda r: r.data[0] if r.data else None
+        )
+
+    def get_many(
+        self, ids: Iterable[str], *, force: bool = False, **opts: Any
+    ) -> Future[list[Entity | None]]:
+        wanted = [check_id(i) for i in ids]
+        hits = {} if force else {i: v for i in wanted if (v := self._view.peek(i)) is not None}
+        missing = sorted({i for i in wanted if i not in hits})
+        if not missing:
+            return done([hits[i] for i in wanted])
+        query = normalize_query({"filter": {"op": "in", "field": "id", "values": missing}})
+
+        def merge(result: QueryResult) -> list[Entity | None]:
+            found = {e["id"]: e for e in result.data}
+            return [hits.get(i) or found.get(i) for i in wanted]
+
+        return map_future(self._read(query, **opts), merge)
+
+    def list(self, **opts: Any) -> Future[list[Entity]]:
+        return map_future(self._read(normalize_query(None), **opts), lambda r: r.data)
+
+    def query(
+        self, query: Mapping[str, Any] | Query | None = None, **opts: Any
+    ) -> Future[QueryResult]:
+        return self._read(normalize_query(query), **opts)
+
+    def query_one(
+        self, query: Mapping[str, Any] | Query | None = None, **opts: Any
+    ) -> Future[Entity | None]:
+        q = dict(query or {}) if not isinstance(query, Query) else query.to_wire()
+        q["page"] = {"mode": "offset", "limit": 1}
+        return map_future(
+            self._read(normalize_query(q), **opts), lambda r: r.data[0] if r.data else None
+        )
+
+    # -- plumbing ------------------------------------------------------------------------
+    def _create_spec(self, value: Mapping[str, Any]) -> EntrySpec:
+        value = check_entity(dict(value) if isinstance(value, Mapping) else value)
+        id_ = value.get("id")
+        id_ = uuid.uuid4().hex if id_ is None else check_id(id_)
+        return EntrySpec("create", id_, copy_json(value))
+
+    def _update_spec(self, id_: str, patch: Patch) -> EntrySpec:
+        check_id(id_)
+        if callable(patch):
+            return EntrySpec("update", id_, fn=patch)
+        return EntrySpec("update", id_, copy_json(check_entity(dict(patch), "patch")))
+
+    def _upsert_spec(self, value: Mapping[str, Any], conflict: str, apply: str) -> EntrySpec:
+        if conflict not in ("cas", "lww") or apply not in ("merge", "replace"):
+            raise ValidationError("upsert: conflict is 'cas'|'lww', apply is 'merge'|'replace'")
+        value = check_entity(dict(value) if isinstance(value, Mapping) else value)
+        return EntrySpec(
+            "upsert", check_id(value.get("id")), copy_json(value), conflict=conflict, apply=apply
+        )  # type: ignore[arg-type]
+
+    def _write_fetching(self, specs: list[EntrySpec], **opts: Any) -> Future[WriteOutcome]:
+        """Fetch unknown entities first (implicit fetch) when the backend may know them."""
+        unknown = sorted(
+            {
+                s.id
+                for s in specs
+                if s.action in ("update", "delete", "upsert") and s.id not in self._view.snapshot
+            }
+        )
+        if not unknown or not self._client._remote_backed:
+            return self._write(specs, **opts)
+        fetch_opts = {k: v for k, v in opts.items() if k in ("timeout", "context")}
+        return chain(self.get_many(unknown, **fetch_opts), lambda _: self._write(specs, **opts))
+
+    def _write(
+        self,
+        specs: list[EntrySpec],
+        *,
+        strategy: str | None = None,
+        timeout: float | None = None,
+        context: Mapping[str, Any] | None = None,
+        optimistic: bool = True,
+    ) -> Future[WriteOutcome]:
+        client = self._client
+        client._check_open()
+        future: Future[WriteOutcome] = Future()
+        if not specs:
+            future.set_result(WriteOutcome(()))
+            return future
+        client._track(future, "write", self.name, len(specs))
+        self._actor.tell(
+            ApplyWrite(
+                specs=tuple(specs),
+                reply=future_reply(future),
+                strategy=strategy,
+                optimistic=optimistic,
+                context=dict(context or {}),
+                deadline=client._deadline(timeout),
+            )
+        )
+        return future
+
+    def _read(
+        self,
+        query: Query,
+        *,
+        strategy: str | None = None,
+        timeout: float | None = None,
+        context: Mapping[str, Any] | None = None,
+        missing_id: str | None = None,
+        force: bool = False,
+    ) -> Future[QueryResult]:
+        client = self._client
+        try:
+            client._check_open()
+        except AtomaError as exc:
+            return failed(exc)
+        future: Future[QueryResult] = Future()
+        client._track(future, "read", self.name, 1)
+        client._router.tell(
+            ReadRequest(
+                store=self.name,
+                query=query,
+                reply=future_reply(future),
+                view=self._view,
+                store_ref=self._actor,
+                strategy=strategy,
+                context=dict(context or {}),
+                deadline=client._deadline(timeout),
+                missing_id=missing_id,
+            )
+        )
+        return future
+
+
+class Store:
+    """A collection of entities (dicts with a string `id` and an integer `version`)."""
+
+    def __init__(self, client: Client, name: str, view: StoreView, actor: Any) -> None:
+        self.name = name
+        self._client = client
+        self._view = view
+        self.nowait = NowaitStore(client, name, view, actor)
+
+    def _wait(self, future: Future[Any], timeout: float | None) -> Any:
+        return wait(future, self._client._wait_timeout(timeout))
+
+    # writes
+    def create(
+        self, value: Mapping[str, Any], *, timeout: float | None = None, **opts: Any
+    ) -> Entity:
+        return self._wait(self.nowait.create(value, timeout=timeout, **opts), timeout)
+
+    def create_many(
+        self, values: Iterable[Mapping[str, Any]], *, timeout: float | None = None, **opts: Any
+    ) -> list[Settled]:
+        return self._wait(self.nowait.create_many(values, timeout=timeout, **opts), timeout)
+
+    def update(self, id: str, patch: Patch, *, timeout: float | None = None, **opts: Any) -> Entity:
+        return self._wait(self.nowait.update(id, patch, timeout=timeout, **opts), timeout)
+
+    def update_many(
+        self, items: Iterable[Any], *, timeout: float | None = None, **opts: Any
+    ) -> list[Settled]:
+        return self._wait(self.nowait.update_many(items, timeout=timeout, **opts), timeout)
+
+    def upsert(
+        self,
+        value: Mapping[str, Any],
+        *,
+        conflict: Literal["cas", "lww"] = "cas",
+        apply: Literal["merge", "replace"] = "merge",
+        timeout: float | None = None,
+        **opts: Any,
+    ) -> Entity:
+        return self._wait(
+            self.nowait.upsert(value, conflict=conflict, apply=apply, timeout=timeout, **opts),
+            timeout,
+        )
+
+    def upsert_many(
+        self,
+        values: Iterable[Mapping[str, Any]],
+        *,
+        conflict: Literal["cas", "lww"] = "cas",
+        apply: Literal["merge", "replace"] = "merge",
+        timeout: float | None = None,
+        **opts: Any,
+    ) -> list[Settled]:
+        return self._wait(
+            self.nowait.upsert_many(
+                values, conflict=conflict, apply=apply, timeout=timeout, **opts
+            ),
+            timeout,
+        )
+
+    def delete(self, id: str, *, timeout: float | None = None, **opts: Any) -> None:
+        self._wait(self.nowait.delete(id, timeout=timeout, **opts), timeout)
+
+    def delete_many(
+        self, ids: Iterable[str], *, timeout: float | None = None, **opts: Any
+    ) -> list[Settled]:
+        return self._wait(self.nowait.delete_many(ids, timeout=timeout, **opts), timeout)
+
+    # reads
+    def peek(self, id: str) -> Entity | None:
+        """The entity as this client sees it now (optimistic changes included); never I/O."""
+        return self._view.peek(id)
+
+    def get(
+        self, id: str, *, force: bool = False, timeout: float | None = None, **opts: Any
+    ) -> Entity | None:
+        return self._wait(self.nowait.get(id, force=force, timeout=timeout, **opts), timeout)
+
+    def get_many(
+        self, ids: Iterable[str], *, force: bool = False, timeout: float | None = None, **opts: Any
+    ) -> list[Entity | None]:
+        return self._wait(self.nowait.get_many(ids, force=force, timeout=timeout, **opts), timeout)
+
+    def list(self, *, timeout: float | None = None, **opts: Any) -> list[Entity]:
+        return self._wait(self.nowait.list(timeout=timeout, **opts), timeout)
+
+    def query(
+        self,
+        query: Mapping[str, Any] | Query | None = None,
+        *,
+        timeout: float | None = None,
+        **opts: Any,
+    ) -> QueryResult:
+        return self._wait(self.nowait.query(query, timeout=timeout, **opts), timeout)
+
+    def query_one(
+        self,
+        query: Mapping[str, Any] | Query | None = None,
+        *,
+        timeout: float | None = None,
+        **opts: Any,
+    ) -> Entity | None:
+        return self._wait(self.nowait.query_one(query, timeout=timeout, **opts), timeout)
+
+    def query_local(self, query: Mapping[str, Any] | Query | None = None) -> QueryResult:
+        """Evaluate against this client's own view (optimistic changes included); never I/O."""
+        return self._view.query_local(normalize_query(query))
+
+    def flush(self) -> None:
+        """Send whatever a batching strategy holds for this store, and wait for it."""
+        self._client.flush()
+
+    def __len__(self) -> int:
+        return len(self._view.snapshot)
+
+    def __repr__(self) -> str:
+        return f"<Store {self.name!r} entities={len(self)}>"

@@ -1,0 +1,160 @@
+"""Optimistic store state as a rebase: confirmed entities plus an ordered log of pending changes.
+
+What readers see (`visible`) is the confirmed state with every pending change replayed in
+order. Rolling back a change drops it from the log and recomputes only the entities it touched,
+so changes made alongside it (and confirmations that arrived meanwhile) survive. Restoring a
+pre-image instead is the classic bug that loses them.
+
+`visible` is an `immutables.Map` (a HAMT): each update makes a new map sharing structure with
+the old one, so a reader on another thread can hold the map it got and iterate it while the
+single writer moves on. Not thread-safe for writers: one owner (the StoreActor) mutates it.
+Must not import runtime, client or any backend.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterable, Mapping
+from dataclasses import dataclass
+from typing import Any, Literal
+
+import immutables
+
+__all__ = ["ChangeKey", "PendingChange", "StoreState"]
+
+Entity = dict[str, Any]
+ChangeKey = tuple[int, int]
+"""`(write sequence, entry index)`: unique per pending change, ordered by arrival."""
+
+
+@dataclass(frozen=True, slots=True)
+class PendingChange:
+    """One optimistic change. `put` replaces the value, `merge` patches it, `delete` removes."""
+
+    key: ChangeKey
+    id: str
+    kind: Literal["put", "merge", "delete"]
+    value: Entity | None = None
+
+
+def _replay(base: Entity | None, change: PendingChange, tomb_version: int) -> Entity | None:
+    if change.kind == "delete":
+        return None
+    version = base["version"] + 1 if base is not None else tomb_version + 1
+    fields = {k: v for k, v in (change.value or {}).items() if k not in ("id", "version")}
+    merged = {**base, **fields} if change.kind == "merge" and base is not None else fields
+    merged["id"] = change.id
+    merged["version"] = version
+    return merged
+
+
+class StoreState:
+    """Confirmed state + pending log; `visible` is what readers see."""
+
+    def __init__(
+        self, on_visible_change: Callable[[str, Entity | None, Entity | None], None] | None = None
+    ) -> None:
+        self.confirmed: dict[str, Entity] = {}
+        self.tombstones: dict[str, int] = {}
+        self._pending: dict[ChangeKey, PendingChange] = {}
+        self._pending_by_id: dict[str, list[ChangeKey]] = {}
+        self.visible: immutables.Map[str, Entity] = immutables.Map()
+        self._on_change = on_visible_change
+
+    # -- reading -------------------------------------------------------------------------
+    def has_pending(self, id_: str) -> bool:
+        return id_ in self._pending_by_id
+
+    @property
+    def pending_count(self) -> int:
+        return len(self._pending)
+
+    def pending_keys(self) -> list[ChangeKey]:
+        return list(self._pending)
+
+    # -- optimistic changes --------------------------------------------------------------
+    def apply(self, change: PendingChange) -> Entity | None:
+        """Add a pending change at the end of the log; returns the new visible entity."""
+        self._pending[change.key] = change
+        self._pending_by_id.setdefault(change.id, []).append(change.key)
+        return self._recompute(change.id)
+
+    def rollback(self, key: ChangeKey) -> Entity | None:
+        """Drop a pending change and recompute its entity from what is left."""
+        change = self._drop(key)
+        if change is None:
+            return None
+        return self._recompute(change.id)
+
+    def confirm(
+        self, key: ChangeKey | None, id_: str, value: Entity | None, version: int
+    ) -> Entity | None:
+        """The backend acknowledged a change: `value` (None for a delete) at `version` becomes
+        confirmed, the pending change (if any) leaves the log, the entity is recomputed."""
+        if key is not None:
+            self._drop(key)
+        self._set_confirmed(id_, value, version)
+        return self._recompute(id_)
+
+    # -- reads from the backend ----------------------------------------------------------
+    def merge_fetched(self, entities: Iterable[Entity]) -> None:
+        """Cache entities read from the backend, never replacing a newer confirmed version."""
+        for entity in entities:
+            id_ = entity.get("id")
+            version = entity.get("version")
+            if not isinstance(id_, str) or not isinstance(version, int):
+                continue
+            known = self.confirmed.get(id_)
+            if known is not None and known.get("version", 0) >= version:
+                continue
+            if self.tombstones.get(id_, 0) >= version:
+                continue
+            self._set_confirmed(id_, entity, version)
+            self._recompute(id_)
+
+    def forget_missing(self, id_: str) -> None:
+        """The backend says `id_` does not exist: drop it from the confirmed cache."""
+        if id_ in self.confirmed:
+            del self.confirmed[id_]
+            self._recompute(id_)
+
+    def load(self, entities: Mapping[str, Entity]) -> None:
+        """Replace the confirmed state wholesale (hydration from a durable store)."""
+        for id_, entity in entities.items():
+            self._set_confirmed(id_, entity, entity["version"])
+            self._recompute(id_)
+
+    # -- internals -----------------------------------------------------------------------
+    def _set_confirmed(self, id_: str, value: Entity | None, version: int) -> None:
+        if value is None:
+            self.confirmed.pop(id_, None)
+            self.tombstones[id_] = max(version, self.tombstones.get(id_, 0))
+        else:
+            self.confirmed[id_] = {**value, "id": id_, "version": version}
+
+    def _drop(self, key: ChangeKey) -> PendingChange | None:
+        change = self._pending.pop(key, None)
+        if change is None:
+            return None
+        keys = self._pending_by_id[change.id]
+        keys.remove(key)
+        if not keys:
+            del self._pending_by_id[change.id]
+        return change
+
+    def _recompute(self, id_: str) -> Entity | None:
+        value = self.confirmed.get(id_)
+        tomb = self.tombstones.get(id_, 0)
+        for key in self._pending_by_id.get(id_, ()):
+            change = self._pending[key]
+            if value is None and change.kind == "delete":
+                continue
+            value = _replay(value, change, tomb)
+        old = self.visible.get(id_)
+        if value is None:
+            if old is not None:
+                self.visible = self.visible.delete(id_)
+        elif value is not old:
+            self.visible = self.visible.set(id_, value)
+        if self._on_change is not None and old is not value:
+            self._on_change(id_, old, value)
+        return value

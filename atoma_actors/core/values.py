@@ -1,0 +1,67 @@
+"""Entity values: checking user input is JSON-shaped, and copying values out of the store.
+
+Returned dicts are copies so that mutating one never changes the store; `copy_json` copies only
+dicts and lists (the only mutable JSON shapes), much faster than `copy.deepcopy`.
+Must not import runtime, client or any backend.
+"""
+
+from __future__ import annotations
+
+import math
+from typing import Any
+
+from atoma_actors.protocol.errors import ValidationError
+
+__all__ = ["MAX_DEPTH", "check_entity", "check_id", "copy_json"]
+
+MAX_DEPTH = 64
+MAX_ID_LENGTH = 512
+_SCALARS = (str, int, float, bool, type(None))
+
+
+def copy_json(value: Any) -> Any:
+    if type(value) is dict:
+        return {k: (copy_json(v) if type(v) in (dict, list) else v) for k, v in value.items()}
+    if type(value) is list:
+        return [copy_json(v) if type(v) in (dict, list) else v for v in value]
+    return value
+
+
+def check_id(id_: Any) -> str:
+    if not isinstance(id_, str) or not id_:
+        raise ValidationError(f"an id must be a non-empty string, not {id_!r}")
+    if len(id_) > MAX_ID_LENGTH:
+        raise ValidationError(f"an id may have at most {MAX_ID_LENGTH} characters")
+    return id_
+
+
+def _check(value: Any, path: str, depth: int) -> None:
+    if depth > MAX_DEPTH:
+        raise ValidationError(f"{path}: nested deeper than {MAX_DEPTH} levels")
+    if isinstance(value, dict):
+        for k, v in value.items():
+            if not isinstance(k, str):
+                raise ValidationError(f"{path}: keys must be strings, not {k!r}")
+            _check(v, f"{path}.{k}", depth + 1)
+    elif isinstance(value, list | tuple):
+        for i, v in enumerate(value):
+            _check(v, f"{path}[{i}]", depth + 1)
+    elif isinstance(value, float):
+        if not math.isfinite(value):
+            raise ValidationError(f"{path}: {value} is not a JSON number")
+    elif not isinstance(value, _SCALARS):
+        raise ValidationError(f"{path}: {type(value).__name__} is not a JSON value")
+
+
+def check_entity(value: Any, what: str = "value") -> dict[str, Any]:
+    """`value` if it is a dict of JSON values; `ValidationError` naming the bad field otherwise."""
+    if not isinstance(value, dict):
+        raise ValidationError(f"{what} must be a dict, not {type(value).__name__}")
+    _check(value, what, 0)
+    if (
+        "version" in value
+        and value["version"] is not None
+        and not (isinstance(value["version"], int) and not isinstance(value["version"], bool))
+    ):
+        raise ValidationError(f"{what}.version must be an integer")
+    return value

@@ -1,0 +1,125 @@
+"""Time for the runtime: the `Clock` protocol, the real clock, and the `Scheduler` that runs
+timers (queue flush delays, restart backoff, op deadlines) against whatever clock the client has.
+
+The scheduler thread never trusts time to move: it re-reads the clock after each wait, so
+under `freezegun.freeze_time` timers simply do not fire (nothing hangs; `flush()` and
+`settle()` force progress), and with a simulated clock `advance()` wakes it at once.
+Must not import client or any backend.
+"""
+
+from __future__ import annotations
+
+import heapq
+import itertools
+import logging
+import threading
+import time
+from collections.abc import Callable
+from typing import Protocol, runtime_checkable
+
+__all__ = ["Clock", "RealClock", "Scheduler", "TimerHandle"]
+
+log = logging.getLogger("atoma_actors.runtime")
+
+
+@runtime_checkable
+class Clock(Protocol):
+    def now(self) -> float:
+        """Monotonic seconds: durations, deadlines and timers."""
+        ...
+
+    def time_ms(self) -> int:
+        """Wall-clock milliseconds: `clientTimeMs` and event timestamps."""
+        ...
+
+
+class RealClock:
+    """Real time (both readings go through `time`, so freezegun can freeze them)."""
+
+    def now(self) -> float:
+        return time.monotonic()
+
+    def time_ms(self) -> int:
+        return int(time.time() * 1000)
+
+    def subscribe(self, callback: Callable[[], None]) -> Callable[[], None]:
+        """Real time moves by itself: nothing to announce."""
+        return lambda: None
+
+
+class TimerHandle:
+    __slots__ = ("_cancelled", "callback", "due")
+
+    def __init__(self, due: float, callback: Callable[[], None]) -> None:
+        self.due = due
+        self.callback = callback
+        self._cancelled = False
+
+    def cancel(self) -> None:
+        self._cancelled = True
+
+    @property
+    def cancelled(self) -> bool:
+        return self._cancelled
+
+
+class Scheduler:
+    """One daemon thread running callbacks when the client's clock reaches their due time.
+
+    Callbacks must be quick and non-blocking (typically an actor `tell`)."""
+
+    # Bounds each wait so a clock moved by freezegun's `tick()` is noticed in time.
+    _MAX_WAIT = 0.05
+
+    def __init__(self, clock: Clock) -> None:
+        self._clock = clock
+        self._heap: list[tuple[float, int, TimerHandle]] = []
+        self._seq = itertools.count()
+        self._cond = threading.Condition()
+        self._stopped = False
+        subscribe = getattr(clock, "subscribe", None)
+        self._unsubscribe = subscribe(self.wake) if subscribe else (lambda: None)
+        self._thread = threading.Thread(target=self._run, name="atoma-scheduler", daemon=True)
+        self._thread.start()
+
+    def call_later(self, delay: float, callback: Callable[[], None]) -> TimerHandle:
+        handle = TimerHandle(self._clock.now() + max(0.0, delay), callback)
+        with self._cond:
+            heapq.heappush(self._heap, (handle.due, next(self._seq), handle))
+            self._cond.notify()
+        return handle
+
+    def wake(self) -> None:
+        with self._cond:
+            self._cond.notify()
+
+    def stop(self) -> None:
+        with self._cond:
+            self._stopped = True
+            self._heap.clear()
+            self._cond.notify()
+        self._unsubscribe()
+        if threading.current_thread() is not self._thread:
+            self._thread.join(timeout=5)
+
+    def _run(self) -> None:
+        while True:
+            due: list[TimerHandle] = []
+            with self._cond:
+                if self._stopped:
+                    return
+                now = self._clock.now()
+                while self._heap and self._heap[0][0] <= now:
+                    due.append(heapq.heappop(self._heap)[2])
+                if not due:
+                    wait = self._heap[0][0] - now if self._heap else None
+                    wait = self._MAX_WAIT if wait is None else min(wait, self._MAX_WAIT)
+                    self._cond.wait(wait)
+                    continue
+            for handle in due:
+                if handle.cancelled:
+                    continue
+                try:
+                    handle.callback()
+                except Exception:
+                    log.exception("timer callback failed")

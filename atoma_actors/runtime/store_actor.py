@@ -1,0 +1,440 @@
+"""The StoreActor (one per store) and the `StoreView` it publishes.
+
+The StoreActor is the single writer of its store's state (`core.state.StoreState`: confirmed
+entities, tombstone versions, the pending log of optimistic changes, and the indexes over what
+readers see). It turns write requests into protocol write entries (base versions come from its
+own view, so concurrent writers to one entity line up), applies them optimistically, hands them
+to the strategy router, and on the answer confirms or rolls back exactly those entries.
+
+Readers never queue behind it: after every change it publishes an immutable snapshot
+(`StoreView.snapshot`), which `peek`, cache hits and local queries read on their own thread.
+Messages: `ApplyWrite`, `Persisted` (internal), `ReadWriteback`, `Hydrate`.
+Must not import client or any backend.
+"""
+
+from __future__ import annotations
+
+import itertools
+import logging
+import threading
+import uuid
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any, Literal
+
+import pykka
+
+from atoma_actors.core.query import Query, QueryResult, evaluate
+from atoma_actors.core.state import PendingChange, StoreState
+from atoma_actors.core.values import check_entity, copy_json
+from atoma_actors.protocol.errors import (
+    AtomaError,
+    ConflictError,
+    CurrentValue,
+    NotFoundError,
+    ValidationError,
+    error_from_standard,
+)
+from atoma_actors.protocol.ops import (
+    CreateEntry,
+    CreateItem,
+    DeleteEntry,
+    DeleteItem,
+    ItemMeta,
+    UpdateEntry,
+    UpdateItem,
+    UpsertEntry,
+    UpsertItem,
+    UpsertOptions,
+    WriteEntry,
+    WriteOptions,
+)
+from atoma_actors.protocol.results import PageInfo, WriteItemError, WriteItemOk
+
+from .reply import Reply
+
+if TYPE_CHECKING:
+    from atoma_actors.core.indexes import IndexSet
+
+__all__ = [
+    "ApplyWrite",
+    "EntrySpec",
+    "Hydrate",
+    "PersistRequest",
+    "ReadWriteback",
+    "RemoteChanges",
+    "StoreActor",
+    "StoreView",
+    "WriteOutcome",
+]
+
+log = logging.getLogger("atoma_actors.runtime")
+
+Entity = dict[str, Any]
+ItemOutcome = WriteItemOk | WriteItemError | BaseException
+
+
+@dataclass(frozen=True, slots=True)
+class EntrySpec:
+    """One write as the facade asked for it (before the StoreActor resolves versions)."""
+
+    action: Literal["create", "update", "upsert", "delete"]
+    id: str
+    value: Entity | None = None
+    fn: Callable[[Entity], Entity] | None = None
+    conflict: Literal["cas", "lww"] = "cas"
+    apply: Literal["merge", "replace"] = "merge"
+
+
+@dataclass(frozen=True, slots=True)
+class WriteOutcome:
+    """Per-entry outcomes of one write request, aligned with its specs."""
+
+    items: tuple[Entity | AtomaError | None, ...]
+
+
+@dataclass(frozen=True, slots=True)
+class ApplyWrite:
+    specs: tuple[EntrySpec, ...]
+    reply: Reply[WriteOutcome]
+    strategy: str | None = None
+    optimistic: bool = True
+    context: dict[str, Any] = field(default_factory=dict)
+    deadline: float | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class PersistRequest:
+    """What the StoreActor hands the router: protocol entries with their idempotency keys.
+    The reply gets one outcome per entry (or one exception for all)."""
+
+    store: str
+    entries: tuple[WriteEntry, ...]
+    reply: Reply[Any]
+    strategy: str | None
+    context: dict[str, Any]
+    deadline: float | None
+
+
+@dataclass(frozen=True, slots=True)
+class _Persisted:
+    write_id: int
+    outcome: Any
+
+
+@dataclass(frozen=True, slots=True)
+class ReadWriteback:
+    """Entities read from the backend: cache them, then answer the reader."""
+
+    query: Query
+    data: list[Entity]
+    page_info: PageInfo
+    reply: Reply[QueryResult]
+    missing_id: str | None = None
+    source: str = "remote"
+
+
+@dataclass(frozen=True, slots=True)
+class RemoteChanges:
+    """Changes made elsewhere (sync): cache the upserts, apply the deletes as confirmed."""
+
+    upserts: list[Entity]
+    deletes: list[tuple[str, int]]
+    reply: Reply[int]
+
+
+@dataclass(frozen=True, slots=True)
+class Hydrate:
+    entities: Mapping[str, Entity]
+    reply: Reply[int]
+
+
+@dataclass(slots=True)
+class _InFlight:
+    specs: tuple[EntrySpec, ...]
+    entries: list[WriteEntry | None]
+    keys: list[tuple[int, int] | None]
+    results: list[Entity | AtomaError | None]
+    reply: Reply[WriteOutcome]
+    optimistic: bool
+
+
+class StoreView:
+    """What a store publishes for lock-free reads on any thread."""
+
+    def __init__(self, name: str, indexes: IndexSet | None) -> None:
+        self.name = name
+        self.snapshot: Mapping[str, Entity] = {}
+        self.indexes = indexes
+        self.lock = threading.Lock()  # held only while the index and snapshot change together
+
+    def peek(self, id_: str) -> Entity | None:
+        value = self.snapshot.get(id_)
+        return copy_json(value) if value is not None else None
+
+    def query_local(self, query: Query) -> QueryResult:
+        if self.indexes is None:
+            snapshot = self.snapshot
+            candidates = None
+        else:
+            with self.lock:
+                snapshot = self.snapshot
+                candidates = self.indexes.candidates(query)
+        result = evaluate(snapshot, query, candidates=candidates)
+        return QueryResult([copy_json(e) for e in result.data], result.page_info, "local")
+
+
+def _error(result: WriteItemError) -> AtomaError:
+    return error_from_standard(result.error, current=result.current)
+
+
+class StoreActor(pykka.ThreadingActor):
+    def __init__(
+        self,
+        name: str,
+        view: StoreView,
+        *,
+        persist: Callable[[PersistRequest], None],
+        emit: Callable[..., None],
+        time_ms: Callable[[], int],
+        model: Any = None,
+    ) -> None:
+        super().__init__()
+        self._name = name
+        self._view = view
+        self._persist = persist
+        self._emit = emit
+        self._time_ms = time_ms
+        self._model = model
+        indexes = view.indexes
+        self._state = StoreState(on_visible_change=self._index_change if indexes else None)
+        self._seq = itertools.count(1)
+        self._inflight: dict[int, _InFlight] = {}
+
+    # -- messages ------------------------------------------------------------------------
+    def on_receive(self, message: Any) -> None:
+        if isinstance(message, ApplyWrite):
+            self._apply_write(message)
+        elif isinstance(message, _Persisted):
+            self._persisted(message)
+        elif isinstance(message, ReadWriteback):
+            self._read_writeback(message)
+        elif isinstance(message, RemoteChanges):
+            with self._view.lock:
+                self._state.merge_fetched(message.upserts)
+                for id_, version in message.deletes:
+                    self._state.confirm(None, id_, None, version)
+                self._publish()
+            message.reply(len(message.upserts) + len(message.deletes))
+        elif isinstance(message, Hydrate):
+            with self._view.lock:
+                self._state.load(message.entities)
+                self._publish()
+            message.reply(len(message.entities))
+
+    def on_failure(self, exception_type: Any, exception_value: Any, traceback: Any) -> None:
+        log.error("store actor %s failed: %r", self._name, exception_value)
+        for flight in self._inflight.values():
+            flight.reply(exception_value)
+
+    # -- writes --------------------------------------------------------------------------
+    def _apply_write(self, msg: ApplyWrite) -> None:
+        write_id = next(self._seq)
+        now_ms = self._time_ms()
+        flight = _InFlight(msg.specs, [], [], [], msg.reply, msg.optimistic)
+        with self._view.lock:
+            for index, spec in enumerate(msg.specs):
+                try:
+                    entry, change = self._plan(spec, now_ms, (write_id, index))
+                except AtomaError as exc:
+                    flight.entries.append(None)
+                    flight.keys.append(None)
+                    flight.results.append(exc)
+                    continue
+                flight.entries.append(entry)
+                flight.results.append(None)
+                if msg.optimistic:
+                    self._state.apply(change)
+                    flight.keys.append(change.key)
+                else:
+                    flight.keys.append(None)
+            self._publish()
+        entries = tuple(e for e in flight.entries if e is not None)
+        if msg.optimistic and entries:
+            self._emit("change_optimistic", store=self._name, ids=[e.item.id for e in entries])
+        if not entries:
+            msg.reply(WriteOutcome(tuple(flight.results)))
+            return
+        self._inflight[write_id] = flight
+        me = self.actor_ref
+        self._persist(
+            PersistRequest(
+                store=self._name,
+                entries=entries,
+                reply=Reply(lambda outcome: me.tell(_Persisted(write_id, outcome))),
+                strategy=msg.strategy,
+                context=msg.context,
+                deadline=msg.deadline,
+            )
+        )
+
+    def _plan(
+        self, spec: EntrySpec, now_ms: int, key: tuple[int, int]
+    ) -> tuple[WriteEntry, PendingChange]:
+        current = self._state.visible.get(spec.id)
+        meta = ItemMeta(idempotency_key=uuid.uuid4().hex, client_time_ms=now_ms)
+        if spec.action == "create":
+            if current is not None:
+                raise ConflictError(
+                    f"{self._name}/{spec.id} already exists",
+                    current=CurrentValue(value=copy_json(current), version=current["version"]),
+                )
+            value = self._validated(spec.value or {})
+            return (
+                CreateEntry(item=CreateItem(id=spec.id, value=value, meta=meta)),
+                PendingChange(key, spec.id, "put", value),
+            )
+        if spec.action == "delete":
+            if current is None:
+                raise NotFoundError(f"{self._name}/{spec.id} does not exist")
+            return (
+                DeleteEntry(
+                    item=DeleteItem(id=spec.id, base_version=current["version"], meta=meta)
+                ),
+                PendingChange(key, spec.id, "delete"),
+            )
+        if spec.action == "update":
+            if current is None:
+                raise NotFoundError(f"{self._name}/{spec.id} does not exist")
+            base = {k: v for k, v in current.items() if k not in ("id", "version")}
+            if spec.fn is not None:
+                produced = spec.fn(copy_json(current))
+                check_entity(produced, "update result")
+                value = {k: v for k, v in produced.items() if k not in ("id", "version")}
+                kind: Literal["put", "merge"] = "put"
+                patch = value
+            else:
+                patch = {k: v for k, v in (spec.value or {}).items() if k not in ("id", "version")}
+                value = {**base, **patch}
+                kind = "merge"
+            value = self._validated(value)
+            return (
+                UpdateEntry(
+                    item=UpdateItem(
+                        id=spec.id, base_version=current["version"], value=value, meta=meta
+                    )
+                ),
+                PendingChange(key, spec.id, kind, patch if kind == "merge" else value),
+            )
+        # upsert
+        fields = {k: v for k, v in (spec.value or {}).items() if k not in ("id", "version")}
+        if spec.apply == "merge" and current is not None:
+            merged = {**{k: v for k, v in current.items() if k not in ("id", "version")}, **fields}
+            self._validated(merged)
+        else:
+            self._validated(fields)
+        expected = current["version"] if (current is not None and spec.conflict == "cas") else None
+        return (
+            UpsertEntry(
+                item=UpsertItem(id=spec.id, expected_version=expected, value=fields, meta=meta),
+                options=WriteOptions(
+                    upsert=UpsertOptions(conflict=spec.conflict, apply=spec.apply)
+                ),
+            ),
+            PendingChange(key, spec.id, "merge" if spec.apply == "merge" else "put", fields),
+        )
+
+    def _validated(self, value: Entity) -> Entity:
+        if self._model is None:
+            return value
+        try:
+            self._model.model_validate(value)
+        except Exception as exc:
+            raise ValidationError(f"{self._name}: {exc}") from exc
+        return value
+
+    def _persisted(self, msg: _Persisted) -> None:
+        flight = self._inflight.pop(msg.write_id, None)
+        if flight is None:
+            return
+        outcome = msg.outcome
+        sent = [i for i, e in enumerate(flight.entries) if e is not None]
+        if isinstance(outcome, BaseException) or len(outcome) != len(sent):
+            if not isinstance(outcome, BaseException):
+                outcome = ValidationError("strategy answered the wrong number of items")
+            outcomes: list[ItemOutcome] = [outcome] * len(sent)
+        else:
+            outcomes = list(outcome)
+        committed, failed = [], []
+        with self._view.lock:
+            for index, item in zip(sent, outcomes, strict=True):
+                spec, key = flight.specs[index], flight.keys[index]
+                if isinstance(item, WriteItemOk):
+                    value = (
+                        None
+                        if spec.action == "delete"
+                        else self._confirmed_value(flight, index, item)
+                    )
+                    visible = self._state.confirm(key, spec.id, value, item.version)
+                    flight.results[index] = (
+                        None
+                        if value is None
+                        else copy_json(
+                            visible
+                            if visible is not None and visible.get("version") == item.version
+                            else {**value, "id": spec.id, "version": item.version}
+                        )
+                    )
+                    committed.append(spec.id)
+                else:
+                    error = _error(item) if isinstance(item, WriteItemError) else item
+                    if not isinstance(error, AtomaError):
+                        error = _wrap(error)
+                    if key is not None:
+                        self._state.rollback(key)
+                    if isinstance(error, NotFoundError) and not self._state.has_pending(spec.id):
+                        self._state.forget_missing(spec.id)
+                    flight.results[index] = error
+                    failed.append((spec.id, error))
+            self._publish()
+        if committed:
+            self._emit("change_committed", store=self._name, ids=committed)
+        if failed and flight.optimistic:
+            self._emit("change_rolled_back", store=self._name, ids=[i for i, _ in failed])
+        flight.reply(WriteOutcome(tuple(flight.results)))
+
+    def _confirmed_value(self, flight: _InFlight, index: int, item: WriteItemOk) -> Entity:
+        if item.data is not None:
+            return item.data
+        entry = flight.entries[index]
+        value = getattr(entry.item, "value", None) if entry is not None else None
+        return dict(value or {})
+
+    # -- reads ---------------------------------------------------------------------------
+    def _read_writeback(self, msg: ReadWriteback) -> None:
+        with self._view.lock:
+            self._state.merge_fetched(msg.data)
+            if msg.missing_id is not None and not self._state.has_pending(msg.missing_id):
+                self._state.forget_missing(msg.missing_id)
+            self._publish()
+        msg.reply(QueryResult([copy_json(e) for e in msg.data], msg.page_info, msg.source))
+
+    # -- publication ---------------------------------------------------------------------
+    def _index_change(self, id_: str, old: Entity | None, new: Entity | None) -> None:
+        indexes = self._view.indexes
+        assert indexes is not None
+        if old is None and new is not None:
+            indexes.add(new)
+        elif old is not None and new is None:
+            indexes.remove(old)
+        elif old is not None and new is not None:
+            indexes.replace(old, new)
+
+    def _publish(self) -> None:
+        self._view.snapshot = self._state.visible
+
+
+def _wrap(exc: BaseException) -> AtomaError:
+    from atoma_actors.protocol.errors import InternalError
+
+    return InternalError(f"{type(exc).__name__}: {exc}")
