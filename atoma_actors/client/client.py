@@ -36,6 +36,7 @@ from atoma_actors.runtime.reply import Reply, future_reply
 from atoma_actors.runtime.router import SetStoreStrategy, StrategyRouter
 from atoma_actors.runtime.store_actor import StoreActor, StoreView
 from atoma_actors.runtime.strategies.direct import DirectStrategy
+from atoma_actors.runtime.strategies.queue import FlushAll, QueueGate, QueueOptions, QueueStrategy
 from atoma_actors.runtime.supervisor import Recovered, Supervisor, SupervisorPolicy
 
 from .channels import Channel, Writeback
@@ -195,9 +196,10 @@ class Client:
                 self._chains["store"], self.clock.time_ms, source=source
             ),
         }
-        from atoma_actors.runtime.strategies.queue import QueueOptions, QueueStrategy
-
         self._queue_options = QueueOptions.from_mapping(queue or {})
+        self._queue_gate = QueueGate(self._queue_options)
+        self._default_strategy = strategy
+        self._store_strategy: dict[str, str] = {}
         strategies["queue"] = QueueStrategy.start(
             self._chains["store"],
             self.clock,
@@ -238,6 +240,7 @@ class Client:
                 store = Store(self, name, view, actor)
                 self._stores[name] = store
         if strategy is not None:
+            self._store_strategy[name] = strategy
             self._router.tell(SetStoreStrategy(name, strategy))
         if created:
             self.events.emit("store_created", store=name)
@@ -348,9 +351,22 @@ class Client:
 
         future.add_done_callback(settled)
 
-    def _flush_queue(self, timeout: float | None) -> None:
-        from atoma_actors.runtime.strategies.queue import FlushAll
+    def _admit(
+        self,
+        store: str,
+        strategy: str | None,
+        count: int,
+        timeout: float | None,
+        future: Future[Any],
+    ) -> None:
+        """Backpressure: writes bound for the queue strategy pass its gate on the caller's thread."""
+        resolved = strategy or self._store_strategy.get(store) or self._default_strategy
+        if resolved != "queue":
+            return
+        self._queue_gate.acquire(count, self._wait_timeout(timeout))
+        future.add_done_callback(lambda _: self._queue_gate.release(count))
 
+    def _flush_queue(self, timeout: float | None) -> None:
         future: Future[Any] = Future()
         self._strategies["queue"].tell(FlushAll(future_reply(future)))
         wait(future, self._wait_timeout(timeout))

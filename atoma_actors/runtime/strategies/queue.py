@@ -8,13 +8,14 @@ Must not import client or any backend.
 
 from __future__ import annotations
 
+import threading
 from collections.abc import Mapping
 from dataclasses import dataclass, field, fields
 from typing import Any, Literal
 
 import pykka
 
-from atoma_actors.protocol.errors import ValidationError
+from atoma_actors.protocol.errors import LimitsError, ValidationError
 from atoma_actors.runtime.clock import Clock, Scheduler, TimerHandle
 from atoma_actors.runtime.ops_chain import OpsCall, Submit
 from atoma_actors.runtime.reply import Reply
@@ -23,7 +24,7 @@ from atoma_actors.runtime.store_actor import PersistRequest
 from .base import ReadRequest, group_entries, meta_for, split_write_results
 from .direct import DirectStrategy
 
-__all__ = ["FlushAll", "QueueOptions", "QueueStrategy"]
+__all__ = ["FlushAll", "QueueGate", "QueueOptions", "QueueStrategy"]
 
 
 @dataclass(frozen=True, slots=True)
@@ -49,6 +50,40 @@ class QueueOptions:
         if made.backpressure not in ("block", "reject"):
             raise ValidationError("queue: backpressure is 'block' or 'reject'")
         return made
+
+
+class QueueGate:
+    """Bounds the entries admitted to the queue strategy and not yet answered.
+
+    The facade asks the gate on the caller's thread (never on an actor's): with `block` the
+    caller waits up to its timeout, with `reject` a full queue raises `LimitsError` at once.
+    """
+
+    def __init__(self, options: QueueOptions) -> None:
+        self._options = options
+        self._used = 0
+        self._cond = threading.Condition()
+
+    @property
+    def used(self) -> int:
+        return self._used
+
+    def acquire(self, count: int, timeout: float | None) -> None:
+        limit = self._options.max_queue
+        if count > limit:
+            raise LimitsError(f"a write of {count} entries exceeds the queue bound of {limit}")
+        with self._cond:
+            if self._used + count > limit:
+                if self._options.backpressure == "reject":
+                    raise LimitsError(f"write queue full ({self._used}/{limit} entries)")
+                if not self._cond.wait_for(lambda: self._used + count <= limit, timeout):
+                    raise LimitsError(f"write queue still full after {timeout}s")
+            self._used += count
+
+    def release(self, count: int) -> None:
+        with self._cond:
+            self._used -= count
+            self._cond.notify_all()
 
 
 @dataclass(frozen=True, slots=True)
