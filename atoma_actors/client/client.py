@@ -359,7 +359,7 @@ class Client:
         timeout: float | None,
         future: Future[Any],
     ) -> None:
-        """Backpressure: writes bound for the queue strategy pass its gate on the caller's thread."""
+        """Backpressure: queue-bound writes pass its gate on the caller's thread."""
         resolved = strategy or self._store_strategy.get(store) or self._default_strategy
         if resolved != "queue":
             return
