@@ -57,13 +57,21 @@ def copy_json(value: Any) -> Any:
     Several times faster than `copy.deepcopy` for the plain data entities are made of;
     leaves of other types are shared, which is safe for the immutable scalars JSON allows.
     """
-    if isinstance(value, dict):
+    kind = type(value)
+    if kind is dict:
+        return {k: copy_json(v) if type(v) in _CONTAINERS else v for k, v in value.items()}
+    if kind is list:
+        return [copy_json(v) if type(v) in _CONTAINERS else v for v in value]
+    if kind is tuple:
+        return tuple(copy_json(v) for v in value)
+    if isinstance(value, dict):  # subclasses come back as plain dicts and lists
         return {k: copy_json(v) for k, v in value.items()}
     if isinstance(value, list):
         return [copy_json(v) for v in value]
-    if isinstance(value, tuple):
-        return tuple(copy_json(v) for v in value)
     return value
+
+
+_CONTAINERS = frozenset({dict, list, tuple})
 
 
 @dataclass(frozen=True, slots=True)
@@ -357,7 +365,8 @@ class MemoryStorage:
 def _copy_result(result: WriteItemOk) -> WriteItemOk:
     if result.data is None:
         return result
-    return result.model_copy(update={"data": copy_json(result.data)})
+    # A fresh model, not model_copy: copy.copy of a pydantic model costs more than the write.
+    return WriteItemOk(id=result.id, version=result.version, data=copy_json(result.data))
 
 
 def _page_info(info: Any) -> PageInfo | None:

@@ -12,7 +12,7 @@ import random
 import threading
 import time
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 from typing import Any
 
 from atoma_actors.core.storage import MemoryStorage
@@ -80,7 +80,7 @@ class MemoryBackend:
         self.cost_per_call = cost_per_call
         self._sleep = sleep or time.sleep
         self._lock = threading.Lock()
-        self._stats = BackendStats()
+        self._counts = [0, 0, 0, 0]  # calls, ops, entries, disposals
         self._backend = Backend(
             key=key,
             store=Endpoint(self),
@@ -142,12 +142,12 @@ class MemoryBackend:
     @property
     def stats(self) -> BackendStats:
         with self._lock:
-            return self._stats
+            return BackendStats(*self._counts)
 
     def reset_stats(self) -> None:
         """Zero the call counters and the fault counters."""
         with self._lock:
-            self._stats = BackendStats()
+            self._counts = [0, 0, 0, 0]
         self.faults.reset_stats()
 
     def snapshot(self, resource: str) -> dict[str, dict[str, Any]]:
@@ -164,16 +164,16 @@ class MemoryBackend:
 
     def _count(self, *, calls: int = 0, ops: int = 0, entries: int = 0) -> None:
         with self._lock:
-            s = self._stats
-            self._stats = replace(
-                s, calls=s.calls + calls, ops=s.ops + ops, entries=s.entries + entries
-            )
+            counts = self._counts
+            counts[0] += calls
+            counts[1] += ops
+            counts[2] += entries
 
     def _disposed(self) -> None:
         # A client let go of the backend; the data stays for the other clients (and later
         # ones), as a server's would.
         with self._lock:
-            self._stats = replace(self._stats, disposals=self._stats.disposals + 1)
+            self._counts[3] += 1
 
 
 def memory_backend(key: str = "memory", **options: Any) -> Backend:

@@ -133,7 +133,9 @@ class FaultInjector:
         self._hang_left: int | None = 0  # None: hang every call until released
         self._release = threading.Event()
         self._hanging = 0
-        self._stats = FaultStats()
+        # Plain counters, turned into a FaultStats only when read: this runs on every call.
+        self._counts = [0, 0, 0, 0]  # errors, crashes, lost replies, hangs
+        self._latency = 0.0
 
     # -- control (tests and harnesses) ---------------------------------------------
 
@@ -203,11 +205,13 @@ class FaultInjector:
     @property
     def stats(self) -> FaultStats:
         with self._lock:
-            return self._stats
+            errors, crashes, lost, hangs = self._counts
+            return FaultStats(errors, crashes, lost, hangs, self._latency)
 
     def reset_stats(self) -> None:
         with self._lock:
-            self._stats = FaultStats()
+            self._counts = [0, 0, 0, 0]
+            self._latency = 0.0
 
     # -- the backend's side ---------------------------------------------------------
 
@@ -231,15 +235,12 @@ class FaultInjector:
                 if self._hang_left is not None:
                     self._hang_left -= 1
                 hang = self._release
-            s = self._stats
-            self._stats = replace(
-                s,
-                errors=s.errors + (0 if crash else sum(failed)),
-                crashes=s.crashes + crash,
-                lost_replies=s.lost_replies + lost,
-                hangs=s.hangs + (hang is not None),
-                latency_s=s.latency_s + latency,
-            )
+            counts = self._counts
+            counts[0] += 0 if crash else sum(failed)
+            counts[1] += crash
+            counts[2] += lost
+            counts[3] += hang is not None
+            self._latency += latency
             return CallFaults(
                 failed_ops=failed,
                 latency=latency,
