@@ -401,3 +401,11 @@ def test_many_threads_through_a_faulty_backend_keep_the_data_consistent():
             versions = [v for _, v in writes]
             assert versions == sorted(set(versions))  # one thread's writes keep their order
             assert snapshot[id_][f"t{n}"] == writes[-1][0]  # its last acknowledged value
+
+
+def test_public_names_are_exactly_the_exported_ones():
+    import atoma_backend_memory
+
+    public = {n for n in vars(atoma_backend_memory) if not n.startswith("_")}
+    assert sorted(atoma_backend_memory.__all__) == atoma_backend_memory.__all__
+    assert set(atoma_backend_memory.__all__) == public
