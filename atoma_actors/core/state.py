@@ -146,7 +146,10 @@ class StoreState:
         tomb = self.tombstones.get(id_, 0)
         for key in self._pending_by_id.get(id_, ()):
             change = self._pending[key]
-            if value is None and change.kind == "delete":
+            if change.kind == "delete":
+                if value is not None:
+                    tomb = value["version"] + 1  # a re-create continues past the delete
+                value = None
                 continue
             value = _replay(value, change, tomb)
         old = self.visible.get(id_)

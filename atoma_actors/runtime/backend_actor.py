@@ -231,7 +231,7 @@ class BackendGroup:
         with self._lock:
             return sum(len(s.inflight) for s in self._slots)
 
-    def stop(self) -> None:
+    def stop(self, timeout: float = 5.0) -> None:
         with self._lock:
             actors = [s.actor for s in self._slots if s.actor is not None]
             inflight = [r for s in self._slots for r in s.inflight.values()]
@@ -241,8 +241,13 @@ class BackendGroup:
                 s.inflight = {}
         for reply in inflight:
             reply(BackendUnavailable(f"{self.name}: client closed"))
-        for actor in actors:
-            actor.stop(block=False)
+        stopping = [actor.stop(block=False) for actor in actors]
+        for future in stopping:
+            try:
+                future.get(timeout=timeout)
+            except pykka.Timeout:
+                # a call hung in the ops client; the actor stops once that call returns
+                log.warning("%s: a backend actor is still blocked in a call", self.name)
 
     # -- internals -----------------------------------------------------------------------
     def _start_actor(self, slot: _Slot) -> None:
