@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import itertools
+import sys
 import threading
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any
@@ -368,7 +369,16 @@ def test_hang_again_after_a_release(server):
 # -- threads -----------------------------------------------------------------------------
 
 
-def test_many_threads_through_a_faulty_backend_keep_the_data_consistent():
+@pytest.fixture
+def busy_switching():
+    """Switch threads far more often than the default 5 ms, so races get a chance to show."""
+    old = sys.getswitchinterval()
+    sys.setswitchinterval(1e-5)
+    yield
+    sys.setswitchinterval(old)
+
+
+def test_many_threads_through_a_faulty_backend_keep_the_data_consistent(busy_switching):
     server = MemoryBackend(seed=9, faults=FaultPlan(error_rate=0.2, crash_rate=0.1))
     # acknowledged[n][id] = [(i, version), ...] of thread n's acknowledged writes to id
     acknowledged: list[dict[str, list[tuple[int, int]]]] = [{} for _ in range(8)]
