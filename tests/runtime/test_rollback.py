@@ -1,0 +1,155 @@
+"""Optimistic writes and their rollback: exactly the failed change goes, nothing else."""
+
+from __future__ import annotations
+
+import threading
+import zlib
+
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from atoma_actors import BackendUnavailable, ConflictError, create_client
+from atoma_actors.core.state import PendingChange, StoreState
+
+
+def test_failed_write_rolls_back_and_raises(memory):
+    with create_client(memory.backend, timeout=10) as c:
+        users = c.store("users")
+        users.create({"id": "u1", "name": "Ada"})
+        rolled = threading.Event()
+        c.events.on("change_rolled_back", lambda e: rolled.set())
+        memory.faults.configure(error_rate=1.0)
+        with pytest.raises(BackendUnavailable):
+            users.update("u1", {"name": "Bob"})
+        assert users.peek("u1") == {"id": "u1", "name": "Ada", "version": 1}
+        assert rolled.wait(5)
+        memory.heal()
+        assert users.update("u1", {"name": "Cy"})["version"] == 2
+        assert memory.snapshot("users")["u1"]["name"] == "Cy"
+
+
+def test_optimistic_value_is_visible_before_the_ack_then_rolled_back(memory):
+    with create_client(memory.backend, timeout=10) as c:
+        users = c.store("users")
+        users.create({"id": "u1", "n": 0})
+        memory.faults.hang(calls=1)
+        pending = users.nowait.update("u1", {"n": 1})
+        assert memory.faults.wait_hanging(1, timeout=5)
+        assert users.peek("u1") == {"id": "u1", "n": 1, "version": 2}
+        memory.release()  # the hung call gives up having done nothing
+        with pytest.raises(BackendUnavailable):
+            pending.result(timeout=5)
+        assert users.peek("u1") == {"id": "u1", "n": 0, "version": 1}
+        assert memory.snapshot("users")["u1"]["n"] == 0
+
+
+def test_conflict_rolls_back_with_current(memory):
+    with (
+        create_client(memory.backend, timeout=10) as a,
+        create_client(memory.backend, timeout=10) as b,
+    ):
+        a.store("docs").create({"id": "d1", "text": "one"})
+        b.store("docs").get("d1")
+        a.store("docs").update("d1", {"text": "two"})
+        with pytest.raises(ConflictError) as info:
+            b.store("docs").update("d1", {"text": "three"})
+        assert info.value.current is not None
+        assert info.value.current.version == 2
+        assert b.store("docs").peek("d1")["text"] == "one"
+        assert b.store("docs").get("d1", force=True)["text"] == "two"
+
+
+def _slot(key: str, slots: int = 2) -> int:
+    return zlib.crc32(key.encode()) % slots
+
+
+def test_later_write_to_same_entity_survives_rollback_of_earlier_one(memory):
+    """A (touching y and x) is in flight on one backend actor and fails; meanwhile B (an lww
+    upsert of x) goes through another actor and is confirmed. Rolling A back must keep B."""
+    y = next(f"y{i}" for i in range(100) if _slot(f"items/y{i}") != _slot("items/x"))
+    with create_client(memory.backend, timeout=10, pool_size=2) as c:
+        items = c.store("items")
+        items.create_many([{"id": "x", "v": "x0"}, {"id": y, "v": "y0"}])
+        memory.faults.hang(calls=1)
+        a = items.nowait.update_many([(y, {"v": "yA"}), ("x", {"v": "xA"})])
+        assert memory.faults.wait_hanging(1, timeout=5)
+        assert items.peek("x")["v"] == "xA"
+        b = items.upsert({"id": "x", "v": "xB"}, conflict="lww", apply="replace")
+        assert b["v"] == "xB"
+        memory.release()
+        results = a.result(timeout=5)
+        assert [r["ok"] for r in results] == [False, False]
+        assert items.peek("x") == b
+        assert items.peek(y)["v"] == "y0"
+        c.settle(5)
+        assert memory.snapshot("items")["x"] == b
+
+
+# -- the rebase state itself, against a model that replays everything from scratch ----------
+
+
+def test_state_interleaving_direct():
+    s = StoreState()
+    s.confirm(None, "x", {"v": 0}, 1)
+    s.apply(PendingChange((1, 0), "x", "merge", {"v": 1}))
+    s.apply(PendingChange((2, 0), "x", "put", {"v": 2}))
+    s.confirm((2, 0), "x", {"v": 2}, 2)  # B confirmed by the server first
+    s.rollback((1, 0))  # then A fails
+    assert s.visible["x"] == {"v": 2, "id": "x", "version": 2}
+
+
+ops = st.lists(
+    st.tuples(
+        st.sampled_from(["apply", "confirm", "rollback"]),
+        st.sampled_from(["a", "b", "c"]),
+        st.sampled_from(["put", "merge", "delete"]),
+        st.integers(0, 3),
+    ),
+    max_size=40,
+)
+
+
+@settings(max_examples=150, deadline=None)
+@given(ops)
+def test_state_matches_replay_model(steps):
+    state = StoreState()
+    confirmed: dict[str, dict] = {}
+    pending: list[PendingChange] = []
+    seq = 0
+    for action, id_, kind, n in steps:
+        if action == "apply":
+            seq += 1
+            change = PendingChange((seq, 0), id_, kind, {"n": n, f"k{n}": seq})
+            pending.append(change)
+            state.apply(change)
+        elif action == "rollback" and pending:
+            change = pending.pop(n % len(pending))
+            state.rollback(change.key)
+        elif action == "confirm" and pending:
+            change = pending.pop(n % len(pending))
+            version = (confirmed.get(change.id) or {}).get("version", 0) + 1
+            value = None if change.kind == "delete" else {"n": n}
+            state.confirm(change.key, change.id, value, version)
+            if value is None:
+                confirmed.pop(change.id, None)
+            else:
+                confirmed[change.id] = {**value, "id": change.id, "version": version}
+        # the model: confirmed state with every pending change replayed in order
+        expected: dict[str, dict] = {k: dict(v) for k, v in confirmed.items()}
+        for change in pending:
+            base = expected.get(change.id)
+            if change.kind == "delete":
+                expected.pop(change.id, None)
+                continue
+            fields = dict(change.value or {})
+            value = {**base, **fields} if change.kind == "merge" and base else fields
+            expected[change.id] = value
+        visible = {
+            k: {f: v for f, v in e.items() if f != "version"} for k, e in state.visible.items()
+        }
+        model = {
+            k: {f: v for f, v in e.items() if f not in ("version", "id")} | {"id": k}
+            for k, e in expected.items()
+        }
+        assert visible == model
