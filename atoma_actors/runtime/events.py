@@ -32,6 +32,7 @@ EVENT_NAMES = frozenset(
         "backend_failed",
         "backend_restarted",
         "circuit_opened",
+        "circuit_half_open",
         "circuit_closed",
         "*",
     }

@@ -93,6 +93,7 @@ class Supervisor(pykka.ThreadingActor):
             group = self._groups[message.group]
             group.restart_all()
             group.set_state("half_open")
+            self._emit("circuit_half_open", backend=message.group)
 
     def _failed(self, failure: Failure) -> None:
         group = self._groups[failure.group]
