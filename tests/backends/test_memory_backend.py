@@ -214,7 +214,9 @@ def test_error_rate_one_fails_everything_and_heal_stops_it(server):
     server.faults.configure(error_rate=1.0)
     assert outcome(server) == (False, False, False)
     assert server.snapshot("r") == {}
+    assert not server.faults.plan.quiet
     server.heal()
+    assert server.faults.plan.quiet
     assert outcome(server) == (True, True, True)
 
 
