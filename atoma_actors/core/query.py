@@ -106,13 +106,16 @@ def evaluate(
     q = normalize_query(query)
     predicate = compile_filter(q.filter)
 
+    # Explicit candidates always restrict; planned ones are a superset of the matches, so a
+    # full scan is equally right and cheaper when they cover most of the store.
+    restrict = candidates is not None
     if indexes is not None:
         planned = indexes.candidates(q)
         if planned is not None:
             candidates = planned if candidates is None else (candidates & planned)
 
     if isinstance(entities, Mapping):
-        if candidates is not None and len(candidates) < len(entities):
+        if candidates is not None and (restrict or len(candidates) < len(entities)):
             get = entities.get
             source: Iterable[Any] = [e for e in map(get, candidates) if e is not None]
         else:
