@@ -10,6 +10,7 @@ from __future__ import annotations
 import logging
 import threading
 import time
+from collections import Counter
 from collections.abc import Callable, Mapping, Sequence
 from typing import Any, Literal
 
@@ -99,6 +100,8 @@ class SqlBackend:
         self._lock = threading.Lock()
         self._closed = False
         self._writes = 0
+        # How many queries SQL decided whole, and how many went to the Python engine.
+        self.query_paths: Counter[str] = Counter()
         if persistence is None:
             persistence = "remote" if self._postgres else ("ephemeral" if memory else "durable")
         self._persistence: Persistence = persistence
@@ -218,7 +221,7 @@ class SqlBackend:
                 return OperationResultOk(op_id=op_id, data=self._write(op, trace_id))
             if isinstance(op, QueryOp):
                 with self._engine.connect() as conn, conn.begin():
-                    data = run_query(
+                    data, path = run_query(
                         conn,
                         self._tables,
                         op.query,
@@ -226,6 +229,7 @@ class SqlBackend:
                         limits=self.limits,
                         indexes=self._index_specs,
                     )
+                self.query_paths[path] += 1
                 return OperationResultOk(op_id=op_id, data=data)
             if isinstance(op, ChangesPullOp):
                 with self._engine.connect() as conn, conn.begin():

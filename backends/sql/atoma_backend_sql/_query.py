@@ -17,6 +17,7 @@ from dataclasses import dataclass
 from typing import Any
 
 import sqlalchemy as sa
+from sqlalchemy.sql.elements import Grouping
 
 from atoma_actors.core.cursor import encode_cursor
 from atoma_actors.core.paging import CursorPage, OffsetPage
@@ -71,7 +72,8 @@ def create_indexes(
             ix_name = f"ix_atoma_{digest}"
             exprs = [f.num(), f.str()] if comp.postgres else [f.text]
             for i, expr in enumerate(exprs):
-                ix = sa.Index(f"{ix_name}_{i}", t.rows.c.resource, expr)
+                # PostgreSQL wants an index expression in parentheses.
+                ix = sa.Index(f"{ix_name}_{i}", t.rows.c.resource, Grouping(expr))
                 # Created here, not by create_all: drop it from the shared table object.
                 t.rows.indexes.discard(ix)
                 conn.execute(sa.schema.CreateIndex(ix, if_not_exists=True))
@@ -101,7 +103,7 @@ def run_query(
     conds = [*base, where] if where is not None else base
     cols = comp.sort_columns(q.sort) if exact else None
     if cols is None:
-        return _in_python(conn, t, conds, q, limits)
+        return _in_python(conn, t, conds, q, limits), "python"
 
     order = [c.expr.desc() if c.desc else c.expr.asc() for c in cols]
     page = q.page
@@ -113,15 +115,16 @@ def run_query(
 
     if page is None:
         data = list(conn.execute(stmt.order_by(*order)).scalars())
-        return QueryResultData(data=data, page_info=_page_info(False, None))
+        return QueryResultData(data=data, page_info=_page_info(False, None)), "sql"
     if isinstance(page, OffsetPage):
         stmt = stmt.order_by(*order).offset(page.offset)
         if page.limit is None:
             data = list(conn.execute(stmt).scalars())
-            return QueryResultData(data=data, page_info=_page_info(False, total))
+            return QueryResultData(data=data, page_info=_page_info(False, total)), "sql"
         data = list(conn.execute(stmt.limit(page.limit + 1)).scalars())
         has_next = len(data) > page.limit
-        return QueryResultData(data=data[: page.limit], page_info=_page_info(has_next, total))
+        info = _page_info(has_next, total)
+        return QueryResultData(data=data[: page.limit], page_info=info), "sql"
 
     assert isinstance(page, CursorPage)
     before = page.before is not None and page.values is not None
@@ -139,7 +142,7 @@ def run_query(
     if data:
         edge = data[0] if page.before is not None else data[-1]
         cursor = encode_cursor(q.sort, sort_values(edge, q.sort))
-    return QueryResultData(data=data, page_info=_page_info(has_next, total, cursor))
+    return QueryResultData(data=data, page_info=_page_info(has_next, total, cursor)), "sql"
 
 
 def _in_python(

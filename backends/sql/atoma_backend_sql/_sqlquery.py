@@ -67,6 +67,9 @@ class FieldSql:
         self.field = field
         self.is_id = field == "id"
         if self.is_id:
+            # The id column always equals the document's own `id` string.
+            self.kind: Clause = sa.literal("string" if compiler.postgres else "text")
+            self.text: Clause = compiler.rows.c.id
             return
         data = compiler.rows.c.data
         own = [field]
@@ -78,11 +81,11 @@ class FieldSql:
 
             if len(parts) == 1:
                 j = jpath(own)
-                self.text: Clause = sa.func.jsonb_extract_path_text(data, _lit(field))
+                self.text = sa.func.jsonb_extract_path_text(data, _lit(field))
             else:
                 j = sa.func.coalesce(jpath(own), jpath(parts))
                 self.text = j.op("#>>")(sa.literal_column("'{}'::text[]"))
-            self.kind: Clause = sa.func.coalesce(sa.func.jsonb_typeof(j), "missing")
+            self.kind = sa.func.coalesce(sa.func.jsonb_typeof(j), "missing")
         else:
 
             def path(segs: list[str]) -> Clause:
