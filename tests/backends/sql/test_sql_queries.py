@@ -238,7 +238,7 @@ _page = (
         st.booleans(),
     )
     | st.builds(
-        lambda l, t: {"mode": "cursor", "limit": l, "includeTotal": t},
+        lambda n, t: {"mode": "cursor", "limit": n, "includeTotal": t},
         st.integers(1, 4),
         st.booleans(),
     )
