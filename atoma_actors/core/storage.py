@@ -25,6 +25,7 @@ from typing import Any
 from sortedcontainers import SortedDict
 
 from atoma_actors.core.query import evaluate, normalize_query
+from atoma_actors.core.values import copy_json
 from atoma_actors.core.writes import Row, apply_entry
 from atoma_actors.protocol.backend import OpsOutcome
 from atoma_actors.protocol.errors import AtomaError, ValidationError
@@ -43,35 +44,13 @@ from atoma_actors.protocol.results import (
     WriteResultData,
 )
 
-__all__ = ["DEFAULT_PULL_LIMIT", "MAX_PULL_LIMIT", "MemoryStorage", "copy_json"]
+__all__ = ["DEFAULT_PULL_LIMIT", "MAX_PULL_LIMIT", "MemoryStorage"]
 
 _log = logging.getLogger("atoma_actors.core.storage")
 
 DEFAULT_PULL_LIMIT = 100
 MAX_PULL_LIMIT = 10_000
 
-
-def copy_json(value: Any) -> Any:
-    """A deep copy of a JSON-like value (dicts and lists are copied, leaves are shared).
-
-    Several times faster than `copy.deepcopy` for the plain data entities are made of;
-    leaves of other types are shared, which is safe for the immutable scalars JSON allows.
-    """
-    kind = type(value)
-    if kind is dict:
-        return {k: copy_json(v) if type(v) in _CONTAINERS else v for k, v in value.items()}
-    if kind is list:
-        return [copy_json(v) if type(v) in _CONTAINERS else v for v in value]
-    if kind is tuple:
-        return tuple(copy_json(v) for v in value)
-    if isinstance(value, dict):  # subclasses come back as plain dicts and lists
-        return {k: copy_json(v) for k, v in value.items()}
-    if isinstance(value, list):
-        return [copy_json(v) for v in value]
-    return value
-
-
-_CONTAINERS = frozenset({dict, list, tuple})
 
 
 @dataclass(frozen=True, slots=True)

@@ -17,13 +17,26 @@ __all__ = ["MAX_DEPTH", "check_entity", "check_id", "copy_json"]
 MAX_DEPTH = 64
 MAX_ID_LENGTH = 512
 _SCALARS = (str, int, float, bool, type(None))
+_CONTAINERS = (dict, list, tuple)
 
 
 def copy_json(value: Any) -> Any:
-    if type(value) is dict:
-        return {k: (copy_json(v) if type(v) in (dict, list) else v) for k, v in value.items()}
-    if type(value) is list:
-        return [copy_json(v) if type(v) in (dict, list) else v for v in value]
+    """A deep copy of a JSON-like value: dicts and lists (and tuples) are copied, leaves shared.
+
+    Several times faster than `copy.deepcopy`; sharing leaves is safe for the immutable
+    scalars JSON allows. Subclasses of dict and list come back as plain dicts and lists.
+    """
+    kind = type(value)
+    if kind is dict:
+        return {k: copy_json(v) if type(v) in _CONTAINERS else v for k, v in value.items()}
+    if kind is list:
+        return [copy_json(v) if type(v) in _CONTAINERS else v for v in value]
+    if kind is tuple:
+        return tuple(copy_json(v) for v in value)
+    if isinstance(value, dict):
+        return {k: copy_json(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [copy_json(v) for v in value]
     return value
 
 
