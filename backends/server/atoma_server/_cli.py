@@ -20,6 +20,8 @@ from ._server import Server
 
 __all__ = ["main", "open_storage"]
 
+_DEFAULTS = Limits()
+
 
 def open_storage(db: str) -> Any:
     """The storage behind `--db`: `memory` for the in-memory engine, else an SQLAlchemy URL."""
@@ -44,8 +46,8 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument("--host", default="127.0.0.1")
     p.add_argument("--port", type=int, default=8000)
     p.add_argument("--log-level", default="info")
-    p.add_argument("--max-body-bytes", type=int, default=Limits.max_body_bytes)
-    p.add_argument("--max-ops", type=int, default=Limits.max_ops)
+    p.add_argument("--max-body-bytes", type=int, default=_DEFAULTS.max_body_bytes)
+    p.add_argument("--max-ops", type=int, default=_DEFAULTS.max_ops)
     p.add_argument("--heartbeat", type=float, default=15.0, help="SSE heartbeat seconds")
     p.add_argument(
         "--shutdown-timeout",
