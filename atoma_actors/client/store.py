@@ -204,8 +204,21 @@ class NowaitStore:
         )
         if not unknown or not self._client._remote_backed:
             return self._write(specs, **opts)
+        # The queue gate is passed here, on the caller's thread: the write itself is sent
+        # from whichever thread answers the fetch, which must never block on the gate.
+        held: Future[None] = Future()
+        self._client._admit(self.name, opts.get("strategy"), len(specs), opts.get("timeout"), held)
         fetch_opts = {k: v for k, v in opts.items() if k in ("timeout", "context")}
-        return chain(self.get_many(unknown, **fetch_opts), lambda _: self._write(specs, **opts))
+        try:
+            out = chain(
+                self.get_many(unknown, **fetch_opts),
+                lambda _: self._write(specs, admitted=True, **opts),
+            )
+        except BaseException:
+            held.set_result(None)
+            raise
+        out.add_done_callback(lambda _: held.set_result(None))
+        return out
 
     def _write(
         self,
@@ -215,6 +228,7 @@ class NowaitStore:
         timeout: float | None = None,
         context: Mapping[str, Any] | None = None,
         optimistic: bool = True,
+        admitted: bool = False,
     ) -> Future[WriteOutcome]:
         client = self._client
         client._check_open()
@@ -222,6 +236,8 @@ class NowaitStore:
         if not specs:
             future.set_result(WriteOutcome(()))
             return future
+        if not admitted:
+            client._admit(self.name, strategy, len(specs), timeout, future)
         client._track(future, "write", self.name, len(specs))
         self._actor.tell(
             ApplyWrite(
