@@ -76,6 +76,7 @@ def test_backoff_doubles_with_consecutive_failures(memory):
         memory.faults.crash_next(2)
         with pytest.raises(BackendUnavailable):
             users.create({"id": "a"})
+        rec.wait("backend_failed", 1)  # the restart is scheduled once the failure is heard
         clock.advance(1.0)
         rec.wait("backend_restarted", 1)
         with pytest.raises(BackendUnavailable):
