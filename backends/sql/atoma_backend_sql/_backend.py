@@ -43,6 +43,7 @@ from ._changes import run_pull
 from ._limits import Limits
 from ._query import IndexSpec, create_indexes, run_query
 from ._schema import check_schema_name, create_engine, make_tables
+from ._sqlquery import Compiler
 from ._writes import run_write
 
 __all__ = ["SqlBackend"]
@@ -96,6 +97,7 @@ class SqlBackend:
         self._ttl_ms = int(idempotency_ttl_s * 1000)
         self._clock = clock
         self._tables = make_tables(schema)
+        self._compiler = Compiler(self._tables.rows, self.dialect)
         self._listeners: list[Callable[[NotifyMessage], None]] = []
         self._lock = threading.Lock()
         self._closed = False
@@ -121,7 +123,7 @@ class SqlBackend:
                     conn.execute(sa.schema.CreateSchema(self.schema, if_not_exists=True))
                 self._tables.metadata.create_all(conn, checkfirst=True)
             with conn.begin():
-                self._index_specs = create_indexes(conn, self._tables, indexes, self.dialect)
+                self._index_specs = create_indexes(conn, self._tables, indexes, self._compiler)
         self._purge_expired()
 
     def close(self) -> None:
@@ -225,7 +227,7 @@ class SqlBackend:
                         conn,
                         self._tables,
                         op.query,
-                        dialect=self.dialect,
+                        comp=self._compiler,
                         limits=self.limits,
                         indexes=self._index_specs,
                     )

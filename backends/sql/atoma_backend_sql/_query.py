@@ -41,26 +41,14 @@ class IndexSpec:
     name: str
 
 
-_compilers: dict[tuple[int, str], Compiler] = {}
-
-
-def _compiler(t: Tables, dialect: str) -> Compiler:
-    key = (id(t.rows), dialect)
-    comp = _compilers.get(key)
-    if comp is None:
-        comp = _compilers[key] = Compiler(t.rows, dialect)
-    return comp
-
-
 def create_indexes(
-    conn: sa.Connection, t: Tables, indexes: Mapping[str, Sequence[str]], dialect: str
+    conn: sa.Connection, t: Tables, indexes: Mapping[str, Sequence[str]], comp: Compiler
 ) -> list[IndexSpec]:
     """Create (if missing) an expression index per `{resource: [field, ...]}` entry.
 
     The indexed expressions are the very ones the compiler emits, so the planner can use them
     for eq/in/range filters; PostgreSQL gets one for the numeric and one for the string face.
     """
-    comp = _compiler(t, dialect)
     specs = []
     for resource, fields in indexes.items():
         check_resource(resource)
@@ -90,13 +78,13 @@ def run_query(
     t: Tables,
     spec: QuerySpec,
     *,
-    dialect: str,
+    comp: Compiler,
     limits: Limits,
     indexes: Sequence[IndexSpec] = (),
-) -> QueryResultData:
+) -> tuple[QueryResultData, str]:
+    """The query's result and where it was decided: "sql" or "python" (over candidates)."""
     resource = check_resource(spec.resource)
     q = normalize_query(spec.query)
-    comp = _compiler(t, dialect)
     rows = t.rows
     where, exact = comp.compile_filter(q.filter)
     base = [rows.c.resource == resource, rows.c.deleted == sa.false()]

@@ -16,6 +16,8 @@ from typing import Any
 
 import pydantic
 import sqlalchemy as sa
+from sqlalchemy.dialects.postgresql import insert as pg_insert
+from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 
 from atoma_actors.core.writes import Row, apply_entry
 from atoma_actors.protocol.errors import LimitsError
@@ -174,7 +176,7 @@ def run_write(
         conn.execute(t.changes.insert(), list(changes.values()))
     if fresh:
         conn.execute(
-            t.idempotency.insert(),
+            _idem_insert(t, postgres),
             [
                 {
                     "resource": resource,
@@ -186,6 +188,16 @@ def run_write(
             ],
         )
     return WriteOutcome(WriteResultData(transaction_applied=True, results=results), bool(changes))
+
+
+def _idem_insert(t: Tables, postgres: bool) -> Any:
+    # An expired record under a reused key is still there until the sweep: replace it.
+    idem = t.idempotency
+    stmt = (pg_insert if postgres else sqlite_insert)(idem)
+    return stmt.on_conflict_do_update(
+        index_elements=[idem.c.resource, idem.c.key],
+        set_={"result": stmt.excluded.result, "expires_at_ms": stmt.excluded.expires_at_ms},
+    )
 
 
 def _write_rows(
