@@ -94,6 +94,17 @@ def _conflict(resource: str, current: Row, message: str, hint: str = "rebase") -
     )
 
 
+def _stale(resource: str, live: Row, expected: int | None) -> WriteDecision | None:
+    """The conflict decision when `expected` is not the live row's version, else None."""
+    if expected == live.version:
+        return None
+    if expected is None:
+        message = f"{resource}/{live.id} exists; a cas upsert needs expectedVersion"
+    else:
+        message = f"{resource}/{live.id} is at version {live.version}, not {expected}"
+    return WriteDecision(None, _conflict(resource, live, message))
+
+
 def _not_found(resource: str, id_: str) -> WriteItemError:
     return WriteItemError(
         error=_error(
@@ -144,15 +155,9 @@ def apply_entry(
         item = entry.item
         if live is None:
             return WriteDecision(None, _not_found(resource, item.id))
-        if item.base_version != live.version:
-            return WriteDecision(
-                None,
-                _conflict(
-                    resource,
-                    live,
-                    f"{resource}/{item.id} is at version {live.version}, not {item.base_version}",
-                ),
-            )
+        stale = _stale(resource, live, item.base_version)
+        if stale is not None:
+            return stale
         return _stored(item.id, item.base_version + 1, item.value, entry.options)
 
     if isinstance(entry, UpsertEntry):
@@ -164,26 +169,8 @@ def apply_entry(
             if conflict == "cas" and item.expected_version not in (None, 0):
                 return WriteDecision(None, _not_found(resource, item.id))
             return _stored(item.id, _next_version(current), item.value, entry.options)
-        if conflict == "cas":
-            if item.expected_version is None:
-                return WriteDecision(
-                    None,
-                    _conflict(
-                        resource,
-                        live,
-                        f"{resource}/{item.id} exists; a cas upsert needs expectedVersion",
-                    ),
-                )
-            if item.expected_version != live.version:
-                return WriteDecision(
-                    None,
-                    _conflict(
-                        resource,
-                        live,
-                        f"{resource}/{item.id} is at version {live.version}, "
-                        f"not {item.expected_version}",
-                    ),
-                )
+        if conflict == "cas" and (stale := _stale(resource, live, item.expected_version)):
+            return stale
         base = {k: v for k, v in live.value.items() if k not in ("id", "version")}
         value = {**base, **item.value} if apply == "merge" else item.value
         return _stored(item.id, live.version + 1, value, entry.options)
@@ -192,15 +179,9 @@ def apply_entry(
         item = entry.item
         if live is None:
             return WriteDecision(None, _not_found(resource, item.id))
-        if item.base_version != live.version:
-            return WriteDecision(
-                None,
-                _conflict(
-                    resource,
-                    live,
-                    f"{resource}/{item.id} is at version {live.version}, not {item.base_version}",
-                ),
-            )
+        stale = _stale(resource, live, item.base_version)
+        if stale is not None:
+            return stale
         version = item.base_version + 1
         tomb = Row(
             id=item.id, version=version, value={"id": item.id, "version": version}, deleted=True
