@@ -26,6 +26,7 @@ from atoma_actors.protocol.errors import (
     BackendUnavailable,
     ClientClosed,
     LimitsError,
+    ValidationError,
     error_from_standard,
 )
 from atoma_actors.protocol.ops import Meta, Operation, OpsRequest
@@ -113,7 +114,13 @@ class HttpBackend:
         this request. Raises a typed `AtomaError` for a request-level failure."""
         if self._closed.is_set():
             raise ClientClosed("the HTTP backend is closed")
-        body = encode(OpsRequest(meta=meta, ops=list(ops)), self.media_type)
+        try:
+            body = encode(OpsRequest(meta=meta, ops=list(ops)), self.media_type)
+        except (OverflowError, TypeError, ValueError) as exc:
+            # e.g. an integer wider than 64 bits in msgpack, or NaN in JSON: bad input
+            raise ValidationError(
+                f"the request cannot be encoded: {exc}", code="UNENCODABLE"
+            ) from exc
         headers = {"content-type": self.media_type, "accept": self.media_type}
         if context and isinstance(context.get("headers"), Mapping):
             headers.update(context["headers"])
