@@ -11,7 +11,7 @@ Semantics are strict: `True` is not `1`, strings never compare with numbers, `eq
 from __future__ import annotations
 
 import math
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 from typing import Any, ClassVar, Literal
 
@@ -30,9 +30,11 @@ __all__ = [
     "Not",
     "Or",
     "Predicate",
+    "Scan",
     "StringMatch",
     "Text",
     "compile_filter",
+    "compile_scan",
     "filter_to_dict",
     "normalize_filter",
 ]
@@ -104,6 +106,7 @@ class Text:
 
 Filter = And | Or | Not | Compare | In | StringMatch | FieldCheck | Text
 Predicate = Callable[[Any], bool]
+Scan = Callable[[Iterable[Any]], list[Any]]
 _NODES = (And, Or, Not, Compare, In, StringMatch, FieldCheck, Text)
 
 _KEYS: dict[str, frozenset[str]] = {
@@ -234,126 +237,112 @@ def filter_to_dict(node: Filter) -> dict[str, Any]:
 
 
 # --- compilation ---------------------------------------------------------------------------
+#
+# A tree is compiled into the source of one Python expression over the entity `e`, then
+# `exec`ed once per query: the scan becomes a single list comprehension with no call per
+# node. User values never enter the source; they are bound as names (`c0`, `c1`, …) in the
+# namespace, so the generated code is fixed by the tree's shape alone.
 
 
-def _always(_entity: Any) -> bool:
-    return True
+class _Codegen:
+    def __init__(self) -> None:
+        self.ns: dict[str, Any] = {
+            "M": MISSING,
+            "NUM": _NUMBER_TYPES,
+            "bool": bool,
+            "str": str,
+            "int": int,
+            "float": float,
+            "isinstance": isinstance,
+        }
 
+    def const(self, value: Any) -> str:
+        name = f"c{len(self.ns)}"
+        self.ns[name] = value
+        return name
 
-def _never(_entity: Any) -> bool:
-    return False
+    def get(self, field: str) -> str:
+        if "." in field:
+            return f"{self.const(field_getter(field))}(e)"
+        return f"e.get({self.const(field)}, M)"
 
+    def expr(self, node: Filter) -> str:
+        if isinstance(node, And):
+            if not node.args:
+                return "True"
+            return "(" + " and ".join(self.expr(a) for a in node.args) + ")"
+        if isinstance(node, Or):
+            if not node.args:
+                return "False"
+            return "(" + " or ".join(self.expr(a) for a in node.args) + ")"
+        if isinstance(node, Not):
+            return f"(not {self.expr(node.arg)})"
+        if isinstance(node, Compare):
+            return self.compare(node)
+        if isinstance(node, In):
+            return self.in_(node)
+        if isinstance(node, StringMatch):
+            needle = self.const(node.value.lower())
+            method = {"startsWith": "startswith", "endsWith": "endswith"}.get(node.op)
+            test = f"v.lower().{method}({needle})" if method else f"{needle} in v.lower()"
+            return f"(isinstance(v := {self.get(node.field)}, str) and {test})"
+        if isinstance(node, FieldCheck):
+            if node.op == "isNull":
+                return f"({self.get(node.field)} is None)"
+            return f"((v := {self.get(node.field)}) is not None and v is not M)"
+        return f"{self.const(_text(node))}(e)"
 
-def compile_filter(node: Filter | None) -> Predicate:
-    """One predicate for the whole tree, built once per query."""
-    if node is None:
-        return _always
-    return _compile(node)
-
-
-def _compile(node: Filter) -> Predicate:
-    if isinstance(node, And):
-        return _all([_compile(a) for a in node.args])
-    if isinstance(node, Or):
-        return _any([_compile(a) for a in node.args])
-    if isinstance(node, Not):
-        inner = _compile(node.arg)
-        return lambda e: not inner(e)
-    if isinstance(node, Compare):
-        return _compare(node)
-    if isinstance(node, In):
-        return _in(node)
-    if isinstance(node, StringMatch):
-        return _string_match(node)
-    if isinstance(node, FieldCheck):
-        get = field_getter(node.field)
-        if node.op == "isNull":
-            return lambda e: get(e) is None
-        return lambda e: (v := get(e)) is not None and v is not MISSING
-    return _text(node)
-
-
-def _all(preds: list[Predicate]) -> Predicate:
-    if not preds:
-        return _always
-    if len(preds) == 1:
-        return preds[0]
-    if len(preds) == 2:
-        a, b = preds
-        return lambda e: a(e) and b(e)
-    if len(preds) == 3:
-        a, b, c = preds
-        return lambda e: a(e) and b(e) and c(e)
-    head, rest = preds[0], _all(preds[1:])
-    return lambda e: head(e) and rest(e)
-
-
-def _any(preds: list[Predicate]) -> Predicate:
-    if not preds:
-        return _never
-    if len(preds) == 1:
-        return preds[0]
-    if len(preds) == 2:
-        a, b = preds
-        return lambda e: a(e) or b(e)
-    head, rest = preds[0], _any(preds[1:])
-    return lambda e: head(e) or rest(e)
-
-
-_NUMBER_TYPES = (int, float)
-
-
-def _compare(node: Compare) -> Predicate:
-    get, op, value = field_getter(node.field), node.op, node.value
-    if op == "eq":
-        if value is None:
-            return lambda e: get(e) is None
-        if isinstance(value, bool):
-            # `is`: True must not equal 1 nor 1.0.
-            return lambda e: get(e) is value
+    def compare(self, node: Compare) -> str:
+        get, value = self.get(node.field), node.value
+        if node.op == "eq":
+            if value is None:
+                return f"({get} is None)"
+            c = self.const(value)
+            if isinstance(value, bool):
+                return f"({get} is {c})"  # `is`: True must not equal 1 nor 1.0
+            if isinstance(value, str):
+                return f"({get} == {c})"  # a str never equals a number in Python
+            return f"((v := {get}) == {c} and v.__class__ is not bool)"
+        c = self.const(value)
+        sym = {"gt": ">", "gte": ">=", "lt": "<", "lte": "<="}[node.op]
         if isinstance(value, str):
-            # A str never equals a number in Python, so `==` is already strict here.
-            return lambda e: get(e) == value
-        return lambda e: (v := get(e)) == value and v.__class__ is not bool
-    check = str if isinstance(value, str) else _NUMBER_TYPES
+            return f"(isinstance(v := {get}, str) and v {sym} {c})"
+        # Only numbers compare with numbers; bool is an int subclass and is refused.
+        return (
+            f"(((v := {get}).__class__ is int or v.__class__ is float"
+            f" or (isinstance(v, NUM) and v.__class__ is not bool)) and v {sym} {c})"
+        )
 
-    # Only same-kind values compare; bool is an int subclass and must be refused explicitly.
-    if op == "gt":
-        return lambda e: isinstance(v := get(e), check) and v.__class__ is not bool and v > value
-    if op == "gte":
-        return lambda e: isinstance(v := get(e), check) and v.__class__ is not bool and v >= value
-    if op == "lt":
-        return lambda e: isinstance(v := get(e), check) and v.__class__ is not bool and v < value
-    return lambda e: isinstance(v := get(e), check) and v.__class__ is not bool and v <= value
+    def in_(self, node: In) -> str:
+        get = self.get(node.field)
+        strs = frozenset(v for v in node.values if isinstance(v, str))
+        others = tuple(v for v in node.values if not isinstance(v, str))
+        slow = self.const(_in_others(others))
+        if not strs:
+            return f"{slow}({get})"
+        # The condition of `x if c else y` runs first, so it is the one that binds `v`.
+        return f"((v in {self.const(strs)}) if (v := {get}).__class__ is str else {slow}(v))"
 
 
-def _in(node: In) -> Predicate:
-    get = field_getter(node.field)
-    hashed = frozenset(v for v in node.values if v is not None and not isinstance(v, bool))
-    bools = frozenset(v for v in node.values if isinstance(v, bool))
-    has_null = any(v is None for v in node.values)
+def _in_others(values: tuple[Any, ...]) -> Callable[[Any], bool]:
+    """Membership among the non-string values of an `in` (null, bools, numbers)."""
+    numbers = frozenset(v for v in values if v is not None and not isinstance(v, bool))
+    bools = frozenset(v for v in values if isinstance(v, bool))
+    has_null = any(v is None for v in values)
 
-    def pred(e: Any) -> bool:
-        v = get(e)
+    def member(v: Any) -> bool:
         if v is None:
             return has_null
         if v.__class__ is bool:
             return v in bools
+        if isinstance(v, str):
+            return False
         try:
-            return v in hashed
+            return v in numbers
         except TypeError:  # unhashable (a list or a dict) never equals a scalar
             return False
 
-    return pred
-
-
-def _string_match(node: StringMatch) -> Predicate:
-    get, needle = field_getter(node.field), node.value.lower()
-    if node.op == "startsWith":
-        return lambda e: isinstance(v := get(e), str) and v.lower().startswith(needle)
-    if node.op == "endsWith":
-        return lambda e: isinstance(v := get(e), str) and v.lower().endswith(needle)
-    return lambda e: isinstance(v := get(e), str) and needle in v.lower()
+    return member
 
 
 def _text(node: Text) -> Predicate:
@@ -381,3 +370,59 @@ def _text(node: Text) -> Predicate:
         return all(q in doc or any(within_distance(q, t, distance) for t in doc) for q in wanted)
 
     return fuzzy
+
+
+def _always(_entity: Any) -> bool:
+    return True
+
+
+def _never(_entity: Any) -> bool:
+    return False
+
+
+def _all_items(source: Iterable[Any]) -> list[Any]:
+    return list(source)
+
+
+_NUMBER_TYPES = (int, float)
+
+
+_CACHE: dict[str, tuple[Predicate, Scan]] = {}
+_CACHE_SIZE = 256
+
+
+def _compiled(node: Filter) -> tuple[Predicate, Scan]:
+    # Keyed by repr, not by the node: nodes compare like their values, and `True == 1`
+    # would hand an `eq true` filter the code compiled for `eq 1`.
+    key = repr(node)
+    hit = _CACHE.get(key)
+    if hit is not None:
+        return hit
+    if len(_CACHE) >= _CACHE_SIZE:
+        _CACHE.clear()
+    hit = _CACHE[key] = _build(node)
+    return hit
+
+
+def _build(node: Filter) -> tuple[Predicate, Scan]:
+    gen = _Codegen()
+    expr = gen.expr(node)
+    src = (
+        f"def pred(e):\n    return {expr}\ndef scan(src):\n    return [e for e in src if {expr}]\n"
+    )
+    exec(compile(src, "<atoma query filter>", "exec"), gen.ns)
+    return gen.ns["pred"], gen.ns["scan"]
+
+
+def compile_filter(node: Filter | None) -> Predicate:
+    """One predicate for the whole tree (built once per distinct filter)."""
+    if node is None:
+        return _always
+    return _compiled(node)[0]
+
+
+def compile_scan(node: Filter | None) -> Scan:
+    """`scan(entities) -> [matching entities]`: the filter as one list comprehension."""
+    if node is None:
+        return _all_items
+    return _compiled(node)[1]

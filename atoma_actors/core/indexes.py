@@ -55,6 +55,62 @@ class _ValueIndex:
 
     __slots__ = ("_bools", "_get", "_nulls", "_nums", "_slots", "_strs")
 
+    def estimate(self, node: Compare) -> int:
+        """About how many ids a range lookup would return (without building the set)."""
+        buckets = self._strs if isinstance(node.value, str) else self._nums
+        if not buckets:
+            return 0
+        value, op = node.value, node.op
+        if op == "gt":
+            keys = len(buckets) - buckets.bisect_right(value)
+        elif op == "gte":
+            keys = len(buckets) - buckets.bisect_left(value)
+        elif op == "lt":
+            keys = buckets.bisect_left(value)
+        else:
+            keys = buckets.bisect_right(value)
+        return keys * max(1, len(self._slots) // max(1, len(self._nums) + len(self._strs)))
+
+    def load(self, pairs: Iterable[tuple[str, Any]]) -> None:
+        """Bulk-index `(id, entity)` pairs into an empty index (one sort instead of inserts)."""
+        if self._slots:
+            for eid, entity in pairs:
+                self.add(eid, entity)
+            return
+        nums: dict[Any, set[str]] = {}
+        strs: dict[Any, set[str]] = {}
+        get, slots = self._get, self._slots
+        for eid, entity in pairs:
+            slot = _slot(get(entity))
+            if slot is None:
+                continue
+            old = slots.get(eid)
+            if old is not None:  # a repeated id: keep the last one, like `add` does
+                self._forget(old, eid, nums, strs)
+            slots[eid] = slot
+            kind, value = slot
+            if kind == _NULL:
+                self._nulls.add(eid)
+            elif kind == _BOOL:
+                self._bools[value].add(eid)
+            else:
+                (nums if kind == _NUM else strs).setdefault(value, set()).add(eid)
+        self._nums = SortedDict(nums)
+        self._strs = SortedDict(strs)
+
+    def _forget(self, slot: tuple[str, Any], eid: str, nums: dict, strs: dict) -> None:
+        kind, value = slot
+        if kind == _NULL:
+            self._nulls.discard(eid)
+        elif kind == _BOOL:
+            self._bools[value].discard(eid)
+        else:
+            ids = (nums if kind == _NUM else strs).get(value)
+            if ids is not None:
+                ids.discard(eid)
+                if not ids:
+                    del (nums if kind == _NUM else strs)[value]
+
     def __init__(self, field: str) -> None:
         self._get = field_getter(field)
         self._nums: SortedDict = SortedDict()
@@ -91,20 +147,8 @@ class _ValueIndex:
 
     def remove(self, eid: str) -> None:
         slot = self._slots.pop(eid, None)
-        if slot is None:
-            return
-        kind, value = slot
-        if kind == _NULL:
-            self._nulls.discard(eid)
-        elif kind == _BOOL:
-            self._bools[value].discard(eid)
-        else:
-            buckets = self._bucket_map(kind)
-            ids = buckets.get(value)
-            if ids is not None:
-                ids.discard(eid)
-                if not ids:
-                    del buckets[value]
+        if slot is not None:
+            self._forget(slot, eid, self._nums, self._strs)
 
     def clear(self) -> None:
         self._nums.clear()
@@ -181,6 +225,10 @@ class _TokenIndex:
                 ids.discard(eid)
                 if not ids:
                     del self._postings[t]
+
+    def load(self, pairs: Iterable[tuple[str, Any]]) -> None:
+        for eid, entity in pairs:
+            self.add(eid, entity)
 
     def clear(self) -> None:
         self._postings.clear()
@@ -264,6 +312,12 @@ class IndexSet:
         for index in self._all():
             index.add(eid, entity)
 
+    def add_many(self, entities: Iterable[Mapping[str, Any]]) -> None:
+        """Index many entities; into empty indexes this is one bulk load, not n inserts."""
+        pairs = [(self._id(e), e) for e in entities]
+        for index in self._all():
+            index.load(pairs)
+
     def remove(self, entity: Mapping[str, Any]) -> None:
         """Forget `entity` (by its id; what it holds now does not matter)."""
         eid = self._id(entity)
@@ -288,16 +342,33 @@ class IndexSet:
             return None
         return self._plan(q.filter)
 
+    def _plan_and(self, node: And) -> set[str] | None:
+        # Exact lookups first; a range scan only when it is estimated to shrink the set
+        # (building a set of most ids costs more than filtering a few candidates).
+        ranges: list[tuple[int, _ValueIndex, Compare]] = []
+        known: list[set[str]] = []
+        for arg in node.args:
+            index = self._values.get(arg.field) if isinstance(arg, Compare) else None
+            if index is not None and arg.op != "eq":
+                ranges.append((index.estimate(arg), index, arg))  # type: ignore[arg-type]
+                continue
+            found = self._plan(arg)
+            if found is not None:
+                known.append(found)
+        known.sort(key=len)
+        out = known[0] if known else None
+        for other in known[1:]:
+            out &= other  # type: ignore[operator]
+        for estimate, index, arg in sorted(ranges, key=lambda r: r[0]):
+            if out is not None and estimate >= len(out):
+                break
+            found = index.lookup(arg)
+            out = found if out is None else (out & found)
+        return out
+
     def _plan(self, node: Filter) -> set[str] | None:
         if isinstance(node, And):
-            known = [s for s in map(self._plan, node.args) if s is not None]
-            if not known:
-                return None
-            known.sort(key=len)
-            out = known[0]
-            for s in known[1:]:
-                out &= s
-            return out
+            return self._plan_and(node)
         if isinstance(node, Or):
             if not node.args:
                 return set()

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import heapq
 import math
-from collections.abc import Callable, Mapping
+from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
@@ -20,7 +20,7 @@ from atoma_actors.protocol.results import PageInfo
 
 from .cursor import decode_cursor, encode_cursor
 from .fields import is_number
-from .sorting import SortRule, key_from_values, sort_values
+from .sorting import SortRule, sort_keys, sort_values
 
 __all__ = [
     "DEFAULT_CURSOR_LIMIT",
@@ -179,14 +179,12 @@ def _largest_ascending(items: list[Any], keys: list[tuple], k: int) -> list[Any]
 
 
 def cut_page(
-    matches: list[Any],
-    key: Callable[[Any], tuple],
-    sort: tuple[SortRule, ...],
-    page: Page | None,
+    matches: list[Any], sort: tuple[SortRule, ...], page: Page | None
 ) -> tuple[list[Any], PageInfo]:
     """Sort `matches` (all entities passing the filter) and cut the page asked for."""
     n = len(matches)
-    keys = [key(e) for e in matches]
+    probe = list(page.values) if isinstance(page, CursorPage) and page.values else None
+    keys, bound = sort_keys(matches, sort, probe)
     if page is None:
         return _smallest(matches, keys, n), PageInfo(has_next=False)
 
@@ -204,7 +202,6 @@ def cut_page(
         data = _smallest(matches, keys, min(limit, n))
         has_next = limit < n
     else:
-        bound = key_from_values(list(page.values), sort)
         if page.after is not None:
             rest = [i for i, k in enumerate(keys) if k > bound]
         else:

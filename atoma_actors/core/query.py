@@ -17,9 +17,9 @@ from atoma_actors.protocol.errors import ValidationError
 from atoma_actors.protocol.results import PageInfo
 
 from .fields import field_value
-from .filters import Filter, compile_filter, filter_to_dict, normalize_filter
+from .filters import Filter, compile_scan, filter_to_dict, normalize_filter
 from .paging import CursorPage, OffsetPage, Page, cut_page, normalize_page, page_to_wire
-from .sorting import SortRule, normalize_sort, sort_key, sort_rules_to_wire
+from .sorting import SortRule, normalize_sort, sort_rules_to_wire
 
 if TYPE_CHECKING:
     from .indexes import IndexSet
@@ -104,7 +104,7 @@ def evaluate(
     `indexes`, the planner is asked too. Candidates only narrow: the full filter still runs.
     """
     q = normalize_query(query)
-    predicate = compile_filter(q.filter)
+    scan = compile_scan(q.filter)
 
     # Explicit candidates always restrict; planned ones are a superset of the matches, so a
     # full scan is equally right and cheaper when they cover most of the store.
@@ -125,6 +125,5 @@ def evaluate(
     else:
         source = entities
 
-    matches = list(source) if q.filter is None else [e for e in source if predicate(e)]
-    data, page_info = cut_page(matches, sort_key(q.sort), q.sort, q.page)
+    data, page_info = cut_page(scan(source), q.sort, q.page)
     return QueryResult(data=data, page_info=page_info)

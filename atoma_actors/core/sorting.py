@@ -26,6 +26,7 @@ __all__ = [
     "key_from_values",
     "normalize_sort",
     "sort_key",
+    "sort_keys",
     "sort_rules_to_wire",
     "sort_values",
 ]
@@ -121,18 +122,61 @@ def component_key(value: Any, direction: str) -> tuple:
     return _asc(value) if direction == "asc" else _desc(value)
 
 
+def _column(values: list[Any], direction: str) -> list[Any]:
+    """Comparable components for one rule's column of values (same encoding for all)."""
+    kinds = set(map(type, values))
+    if kinds == {str}:
+        if direction == "asc":
+            return values
+        return _descending_ranks(values)
+    if kinds and kinds <= _NUMBER_KINDS and not (float in kinds and any(map(isnan, values))):
+        return values if direction == "asc" else list(map(neg, values))
+    # Mixed kinds, nulls or odd values: the general (null flag, kind rank, value) encoding.
+    wrapped = list(map(_asc, values))
+    if direction == "asc":
+        return wrapped
+    ranks = _descending_ranks(wrapped)
+    # Nulls keep their flag so they stay last when the order is reversed.
+    return [(w[0], r) for w, r in zip(wrapped, ranks, strict=True)]
+
+
+def _descending_ranks(values: list[Any]) -> list[int]:
+    # Ranking the distinct values reverses any total order in one C-level sort, instead of
+    # building an inverted copy of every string.
+    rank = {v: -i for i, v in enumerate(sorted(set(values)))}
+    return list(map(rank.__getitem__, values))
+
+
+_NUMBER_KINDS = frozenset({int, float})
+
+
+def sort_keys(
+    entities: list[Any], rules: tuple[SortRule, ...], probe: list[Any] | None = None
+) -> tuple[list[tuple], tuple | None]:
+    """One key tuple per entity ordering them under `rules`, and the key of `probe`.
+
+    `probe` (the sort values a cursor carries) is encoded with its column, so the two keys
+    compare exactly as the entities they stand for would.
+    """
+    columns = []
+    for i, (field, direction) in enumerate(rules):
+        if "." in field:
+            get = field_getter(field)
+            values = list(map(get, entities))
+        else:
+            values = [e.get(field, MISSING) for e in entities]
+        if probe is not None:
+            values.append(probe[i])
+        columns.append(_column(values, direction))
+    keys = list(zip(*columns, strict=True)) if columns else [() for _ in entities]
+    if probe is None:
+        return keys, None
+    return keys[:-1], keys[-1]
+
+
 def sort_key(rules: tuple[SortRule, ...]) -> SortKey:
-    """A key function mapping an entity to a tuple that orders it under `rules`."""
+    """A key function mapping one entity to a tuple that orders it under `rules`."""
     parts = [(field_getter(f), _asc if d == "asc" else _desc) for f, d in rules]
-    if len(parts) == 1:
-        ((g0, c0),) = parts
-        return lambda e: (c0(g0(e)),)
-    if len(parts) == 2:
-        (g0, c0), (g1, c1) = parts
-        return lambda e: (c0(g0(e)), c1(g1(e)))
-    if len(parts) == 3:
-        (g0, c0), (g1, c1), (g2, c2) = parts
-        return lambda e: (c0(g0(e)), c1(g1(e)), c2(g2(e)))
     return lambda e: tuple(c(g(e)) for g, c in parts)
 
 
@@ -146,5 +190,5 @@ def sort_values(entity: Any, rules: tuple[SortRule, ...]) -> list[Any]:
 
 
 def key_from_values(values: list[Any], rules: tuple[SortRule, ...]) -> tuple:
-    """The key an entity with these sort values would have (for cursor comparisons)."""
+    """The key an entity with these sort values would have under `sort_key`."""
     return tuple(component_key(v, d) for v, (_, d) in zip(values, rules, strict=True))

@@ -28,10 +28,13 @@ def _ids(result: Any) -> list[str]:
     return [e["id"] for e in result.data]
 
 
-def _indexed(entities: dict[str, dict]) -> IndexSet:
+def _indexed(entities: dict[str, dict], *, bulk: bool = False) -> IndexSet:
     idx = IndexSet(SPECS)
-    for e in entities.values():
-        idx.add(e)
+    if bulk:
+        idx.add_many(entities.values())
+    else:
+        for e in entities.values():
+            idx.add(e)
     return idx
 
 
@@ -65,7 +68,7 @@ def test_incremental_upkeep_keeps_candidates_a_superset(
         elif old is not None:
             idx.remove(old)
             del entities[eid]
-    fresh = _indexed(entities)
+    fresh = _indexed(entities, bulk=True)
     for f in fs:
         q = normalize_query({"filter": f})
         pred = compile_filter(q.filter)
@@ -192,6 +195,27 @@ def test_evaluate_uses_the_planner_and_explicit_candidates(people_index: IndexSe
 def test_bad_index_specs_are_refused(specs: list) -> None:
     with pytest.raises(ValidationError):
         IndexSet(specs)
+
+
+def test_range_scan_is_skipped_when_an_exact_lookup_is_smaller() -> None:
+    ents = {f"{i:03d}": {"id": f"{i:03d}", "age": i, "team": f"t{i % 50}"} for i in range(200)}
+    idx = IndexSet([{"field": "age", "type": "number"}, {"field": "team", "type": "string"}])
+    idx.add_many(ents.values())
+    team = {"op": "eq", "field": "team", "value": "t3"}
+    wide = {"op": "gte", "field": "age", "value": 1}
+    narrow = {"op": "gte", "field": "age", "value": 190}
+    # The wide range is not worth scanning: candidates are the team's 4 ids.
+    assert _cands(idx, {"op": "and", "args": [wide, team]}) == {"003", "053", "103", "153"}
+    # A narrow range is estimated smaller than the 20 ids of five teams, so it intersects.
+    teams = {"op": "in", "field": "team", "values": [f"t{i}" for i in range(45, 50)]}
+    got = _cands(idx, {"op": "and", "args": [narrow, teams]})
+    assert got == {f"{i:03d}" for i in range(195, 200)}
+    assert evaluate(ents, {"filter": {"op": "and", "args": [wide, team]}}, indexes=idx).data == [
+        ents["003"],
+        ents["053"],
+        ents["103"],
+        ents["153"],
+    ]
 
 
 def test_from_schema_and_entity_without_id() -> None:
