@@ -57,34 +57,39 @@ def check_id(id_: str, limits: Limits) -> str:
 MAX_DEPTH = 64
 
 
-def _scan(value: Any, depth: int, refuse_nul: bool) -> None:
-    """What `json.dumps` lets through silently: non-string keys (it would rename them),
-    nesting too deep to read back safely, and U+0000 where PostgreSQL's jsonb cannot hold it."""
+def _scan(value: Any, depth: int) -> None:
+    """What `json.dumps` lets through silently: non-string keys (it would rename them) and
+    nesting too deep to read back safely. Top-level keys are strings already (wire models)."""
     if depth > MAX_DEPTH:
         raise ValidationError(f"value nested deeper than {MAX_DEPTH} levels", code="INVALID_VALUE")
     if isinstance(value, dict):
-        for k, v in value.items():
-            if not isinstance(k, str):
-                raise ValidationError(
-                    f"object keys must be strings, not {k!r}"[:120], code="INVALID_VALUE"
-                )
-            if refuse_nul and "\x00" in k:
-                raise ValidationError(
-                    "keys may not contain U+0000 in PostgreSQL", code="INVALID_VALUE"
-                )
-            if isinstance(v, dict | list) or (refuse_nul and isinstance(v, str)):
-                _scan(v, depth + 1, refuse_nul)
-    elif isinstance(value, list):
-        for v in value:
-            if isinstance(v, dict | list) or (refuse_nul and isinstance(v, str)):
-                _scan(v, depth + 1, refuse_nul)
-    elif refuse_nul and isinstance(value, str) and "\x00" in value:
-        raise ValidationError("strings may not contain U+0000 in PostgreSQL", code="INVALID_VALUE")
+        if depth:
+            for k in value:
+                if not isinstance(k, str):
+                    raise ValidationError(
+                        f"object keys must be strings, not {k!r}"[:120], code="INVALID_VALUE"
+                    )
+        children = value.values()
+    else:
+        children = value
+    for v in children:
+        if isinstance(v, dict | list):
+            _scan(v, depth + 1)
+
+
+def _has_nul(value: Any) -> bool:
+    if isinstance(value, str):
+        return "\x00" in value
+    if isinstance(value, dict):
+        return any("\x00" in k or _has_nul(v) for k, v in value.items())
+    if isinstance(value, list):
+        return any(_has_nul(v) for v in value)
+    return False
 
 
 def encode_value(value: dict[str, Any], limits: Limits, *, refuse_nul: bool) -> str:
     """The JSON text of `value`, or the validation/limits error that keeps it out."""
-    _scan(value, 0, refuse_nul)
+    _scan(value, 0)
     try:
         text = dumps(value)
     except (TypeError, ValueError, RecursionError) as exc:
@@ -100,4 +105,7 @@ def encode_value(value: dict[str, Any], limits: Limits, *, refuse_nul: bool) -> 
             code="PAYLOAD_TOO_LARGE",
             details={"maxValueBytes": limits.max_value_bytes},
         )
+    # PostgreSQL's jsonb cannot hold U+0000 (JSON escapes it, so the text tells cheaply).
+    if refuse_nul and "\\u0000" in text and _has_nul(value):
+        raise ValidationError("strings may not contain U+0000 in PostgreSQL", code="INVALID_VALUE")
     return text
