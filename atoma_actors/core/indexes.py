@@ -119,9 +119,6 @@ class _ValueIndex:
         self._nulls: set[str] = set()
         self._slots: dict[str, tuple[str, Any]] = {}
 
-    def _bucket_map(self, kind: str) -> Any:
-        return self._nums if kind == _NUM else self._strs
-
     def add(self, eid: str, entity: Any) -> None:
         slot = _slot(self._get(entity))
         old = self._slots.get(eid)
@@ -138,7 +135,7 @@ class _ValueIndex:
         elif kind == _BOOL:
             self._bools[value].add(eid)
         else:
-            buckets = self._bucket_map(kind)
+            buckets = self._nums if kind == _NUM else self._strs
             ids = buckets.get(value)
             if ids is None:
                 buckets[value] = {eid}

@@ -3,15 +3,15 @@
 Order per rule: null and missing last in both directions; among other values numbers come
 before strings, strings before booleans, and anything else (lists, objects, NaN) last and
 equal to each other; strings compare by code point. `id asc` is appended as the final
-tie-breaker unless `id` is already a rule. A key is a tuple of per-rule components, so one
-C-level comparison decides (no `cmp_to_key`); a descending rule is encoded by negating the
-component, so mixed directions still sort in one pass. Must not import anything from
-atoma_actors outside `core` and `protocol`.
+tie-breaker unless `id` is already a rule. `sort_keys` builds one key tuple per entity,
+column by column, so one C-level sort decides (no `cmp_to_key`); a descending column is
+encoded by negation or by dense ranks, so mixed directions still sort in one pass.
+Must not import anything from atoma_actors outside `core` and `protocol`.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping
+from collections.abc import Mapping
 from math import isnan
 from operator import neg
 from typing import Any, Literal
@@ -22,17 +22,13 @@ from .fields import MISSING, field_getter
 
 __all__ = [
     "SortRule",
-    "component_key",
-    "key_from_values",
     "normalize_sort",
-    "sort_key",
     "sort_keys",
     "sort_rules_to_wire",
     "sort_values",
 ]
 
 SortRule = tuple[str, Literal["asc", "desc"]]
-SortKey = Callable[[Any], tuple]
 
 _NULL = (1, 0, 0)
 _RANK_NUMBER, _RANK_STRING, _RANK_BOOL, _RANK_OTHER = 0, 1, 2, 3
@@ -100,28 +96,6 @@ def _asc_slow(v: Any) -> tuple:
     return (0, _RANK_OTHER, 0)
 
 
-def _reverse_str(s: str) -> tuple[int, ...]:
-    # Negated code points reverse the order; the trailing 1 (greater than every negated code
-    # point) makes a prefix sort after its extensions, as a descending order needs.
-    return (*map(neg, map(ord, s)), 1)
-
-
-def _desc(v: Any) -> tuple:
-    flag, rank, value = _asc(v)
-    if flag:
-        return _NULL
-    if rank == _RANK_STRING:
-        return (0, -rank, _reverse_str(value))
-    if rank in (_RANK_NUMBER, _RANK_BOOL):
-        return (0, -rank, -value)
-    return (0, -rank, 0)
-
-
-def component_key(value: Any, direction: str) -> tuple:
-    """The key component of one value under one rule direction (missing = `MISSING`)."""
-    return _asc(value) if direction == "asc" else _desc(value)
-
-
 def _column(values: list[Any], direction: str) -> list[Any]:
     """Comparable components for one rule's column of values (same encoding for all)."""
     kinds = set(map(type, values))
@@ -174,12 +148,6 @@ def sort_keys(
     return keys[:-1], keys[-1]
 
 
-def sort_key(rules: tuple[SortRule, ...]) -> SortKey:
-    """A key function mapping one entity to a tuple that orders it under `rules`."""
-    parts = [(field_getter(f), _asc if d == "asc" else _desc) for f, d in rules]
-    return lambda e: tuple(c(g(e)) for g, c in parts)
-
-
 def sort_values(entity: Any, rules: tuple[SortRule, ...]) -> list[Any]:
     """The values a cursor carries for `entity` (missing becomes null)."""
     out = []
@@ -187,8 +155,3 @@ def sort_values(entity: Any, rules: tuple[SortRule, ...]) -> list[Any]:
         v = field_getter(field)(entity)
         out.append(None if v is MISSING else v)
     return out
-
-
-def key_from_values(values: list[Any], rules: tuple[SortRule, ...]) -> tuple:
-    """The key an entity with these sort values would have under `sort_key`."""
-    return tuple(component_key(v, d) for v, (_, d) in zip(values, rules, strict=True))
