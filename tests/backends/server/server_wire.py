@@ -70,3 +70,46 @@ def post(
     sent = {"content-type": kind, **(headers or {})}
     response = client.post(url + "/ops", content=content, headers=sent)
     return response.status_code, decode(response.content, response.headers.get("content-type"))
+
+
+class SseReader:
+    """Reads one SSE stream on a thread into a queue, so a test waits with a timeout instead
+    of blocking forever on a stream that only sends heartbeats."""
+
+    def __init__(self, url: str, headers: dict[str, str] | None = None) -> None:
+        import queue
+        import threading
+
+        self.events: queue.Queue[Any] = queue.Queue()
+        self._client = httpx.Client(timeout=10, headers=headers or {})
+        self._thread = threading.Thread(target=self._run, args=(url,), daemon=True)
+        self._thread.start()
+
+    def _run(self, url: str) -> None:
+        from httpx_sse import connect_sse
+
+        try:
+            with connect_sse(self._client, "GET", url + "/ops/notify") as source:
+                for event in source.iter_sse():
+                    self.events.put(event)
+        except Exception as exc:  # closed by the test, or the server went away
+            self.events.put(exc)
+
+    def next(self, name: str, timeout: float = 5.0) -> Any:
+        """The next event called `name` (others are skipped); raises queue.Empty on timeout."""
+        while True:
+            event = self.events.get(timeout=timeout)
+            if isinstance(event, Exception):
+                raise event
+            if event.event == name:
+                return event
+
+    def close(self) -> None:
+        self._client.close()
+        self._thread.join(5)
+
+    def __enter__(self) -> SseReader:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
