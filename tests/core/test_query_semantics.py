@@ -363,3 +363,11 @@ def test_cursor_of_empty_page_is_none() -> None:
     assert res.data == []
     assert res.page_info.cursor is None
     assert res.page_info.has_next is False
+
+
+def test_field_names_and_values_never_become_code() -> None:
+    odd = "x') or True or ('"
+    data = {"1": {"id": "1", odd: "v"}, "2": {"id": "2"}}
+    assert where(data, {"op": "eq", "field": odd, "value": "v"}) == ["1"]
+    assert where(data, {"op": "eq", "field": "id", "value": "1' or '1"}) == []
+    assert where(data, {"op": "in", "field": "a.b\n", "values": ["\\"]}) == []
