@@ -29,6 +29,7 @@ from atoma_actors.core.values import copy_json
 from atoma_actors.core.writes import Row, apply_entry
 from atoma_actors.protocol.backend import OpsOutcome
 from atoma_actors.protocol.errors import AtomaError, ValidationError
+from atoma_actors.protocol.listeners import Listeners
 from atoma_actors.protocol.ops import ChangesPullOp, Meta, Operation, QueryOp, WriteOp
 from atoma_actors.protocol.results import (
     Change,
@@ -50,7 +51,6 @@ _log = logging.getLogger("atoma_actors.core.storage")
 
 DEFAULT_PULL_LIMIT = 100
 MAX_PULL_LIMIT = 10_000
-
 
 
 @dataclass(frozen=True, slots=True)
@@ -107,7 +107,7 @@ class MemoryStorage:
         self._seq = 0
         self._log: SortedDict = SortedDict()  # seq -> _LogEntry
         self._log_pos: dict[tuple[str, str], int] = {}
-        self._listeners: list[Callable[[NotifyMessage], None]] = []
+        self._listeners: Listeners[NotifyMessage] = Listeners()
 
     # -- the ops client ---------------------------------------------------------------
 
@@ -279,25 +279,10 @@ class MemoryStorage:
 
         Callbacks run on the writer's thread, after the lock is released. Returns an
         unsubscribe callable (calling it twice is harmless)."""
-        with self._lock:
-            self._listeners.append(callback)
-
-        def unsubscribe() -> None:
-            with self._lock:
-                if callback in self._listeners:
-                    self._listeners.remove(callback)
-
-        return unsubscribe
+        return self._listeners.subscribe(callback)
 
     def _notify(self, message: NotifyMessage) -> None:
-        with self._lock:
-            listeners = list(self._listeners)
-        for callback in listeners:
-            try:
-                callback(message)
-            except Exception:
-                # A broken listener must not fail a write that has already been applied.
-                _log.exception("notify listener %r failed", callback)
+        self._listeners.emit(message)
 
     # -- inspection -------------------------------------------------------------------
 

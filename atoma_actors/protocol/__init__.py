@@ -21,6 +21,7 @@ from .errors import (
     ValidationError,
     error_from_standard,
 )
+from .listeners import Listeners
 from .ops import (
     PROTOCOL_VERSION,
     ChangesPullOp,
@@ -92,6 +93,7 @@ __all__ = [
     "InternalError",
     "ItemMeta",
     "LimitsError",
+    "Listeners",
     "Meta",
     "NotFoundError",
     "NotifyMessage",

@@ -9,6 +9,8 @@ from __future__ import annotations
 import threading
 from collections.abc import Callable
 
+from atoma_actors.protocol.listeners import Listeners
+
 __all__ = ["MockClock"]
 
 
@@ -18,7 +20,7 @@ class MockClock:
         self._wall0 = wall_ms
         self._start = start
         self._lock = threading.Lock()
-        self._listeners: list[Callable[[], None]] = []
+        self._listeners: Listeners[None] = Listeners()
 
     def now(self) -> float:
         return self._now
@@ -32,21 +34,12 @@ class MockClock:
             raise ValueError("time only moves forward")
         with self._lock:
             self._now += seconds
-            listeners = list(self._listeners)
-        for wake in listeners:
-            wake()
+        self._listeners.emit(None)
 
     def sleep(self, seconds: float) -> None:
         """A `sleep` for simulated backends: advances virtual time instead of waiting."""
         self.advance(seconds)
 
     def subscribe(self, callback: Callable[[], None]) -> Callable[[], None]:
-        with self._lock:
-            self._listeners.append(callback)
-
-        def unsubscribe() -> None:
-            with self._lock:
-                if callback in self._listeners:
-                    self._listeners.remove(callback)
-
-        return unsubscribe
+        """Call `callback()` whenever time moves; returns an unsubscribe callable."""
+        return self._listeners.subscribe(lambda _: callback())

@@ -25,6 +25,7 @@ from atoma_actors.protocol.errors import (
     InternalError,
     ValidationError,
 )
+from atoma_actors.protocol.listeners import Listeners
 from atoma_actors.protocol.ops import (
     ChangesPullOp,
     Meta,
@@ -98,7 +99,7 @@ class SqlBackend:
         self._clock = clock
         self._tables = make_tables(schema)
         self._compiler = Compiler(self._tables.rows, self.dialect)
-        self._listeners: list[Callable[[NotifyMessage], None]] = []
+        self._listeners: Listeners[NotifyMessage] = Listeners()
         self._lock = threading.Lock()
         self._closed = False
         self._writes = 0
@@ -132,7 +133,7 @@ class SqlBackend:
             if self._closed:
                 return
             self._closed = True
-            self._listeners.clear()
+        self._listeners.clear()
         self._engine.dispose()
 
     @property
@@ -164,24 +165,10 @@ class SqlBackend:
 
     def subscribe(self, callback: Callable[[NotifyMessage], None]) -> Callable[[], None]:
         """Call `callback` after each committed write op that changed rows (in-process)."""
-        with self._lock:
-            self._listeners.append(callback)
-
-        def unsubscribe() -> None:
-            with self._lock:
-                if callback in self._listeners:
-                    self._listeners.remove(callback)
-
-        return unsubscribe
+        return self._listeners.subscribe(callback)
 
     def _notify(self, message: NotifyMessage) -> None:
-        with self._lock:
-            listeners = list(self._listeners)
-        for listener in listeners:
-            try:
-                listener(message)
-            except Exception:
-                log.exception("notify listener failed")
+        self._listeners.emit(message)
 
     # -- ops -------------------------------------------------------------------------------
 
