@@ -205,6 +205,7 @@ class Client:
             self.clock,
             self._scheduler,
             self._queue_options,
+            gate=self._queue_gate,
         )
         self._strategies = strategies
         self._router = StrategyRouter.start(strategies, strategy)

@@ -310,10 +310,22 @@ class _Lane:
 
 class QueueStrategy(pykka.ThreadingActor):
     def __init__(
-        self, submit: Submit, clock: Clock, scheduler: Scheduler, options: QueueOptions
+        self,
+        submit: Submit,
+        clock: Clock,
+        scheduler: Scheduler,
+        options: QueueOptions,
+        *,
+        gate: QueueGate | None = None,
     ) -> None:
         super().__init__()
         self._submit = submit
+        self._gate = gate
+        # After a flush the queue stays eager (a lane sends as soon as it is idle) until the
+        # writes admitted at the gate have all arrived: a write still on its way from the
+        # StoreActor when the flush came must not wait for a timer a frozen clock never fires.
+        self._eager = False
+        self._held = 0  # entries received and not yet answered
         self._clock = clock
         self._scheduler = scheduler
         self._options = options
@@ -323,6 +335,10 @@ class QueueStrategy(pykka.ThreadingActor):
         self._stopping = False
         # counters for benches and tests: calls sent, entries sent, retries, entries merged
         self.stats = {"calls": 0, "entries": 0, "retries": 0, "coalesced": 0}
+
+    def held(self) -> int:
+        """Entries received and not yet answered (through `proxy()`, for tests and probes)."""
+        return self._held
 
     # -- messages ------------------------------------------------------------------------
     def on_receive(self, message: Any) -> None:
@@ -371,6 +387,7 @@ class QueueStrategy(pykka.ThreadingActor):
             lane = self._lanes[req.store] = _Lane()
         lane.pending.append((self._clock.now(), req))
         lane.size += len(req.entries)
+        self._held += len(req.entries)
         lane.enqueued += 1
         self._pump(req.store, lane)
 
@@ -386,7 +403,20 @@ class QueueStrategy(pykka.ThreadingActor):
                 batch.timer = None
                 self._send(store, batch)
             self._pump(store, lane)
+        if message.store is None:
+            self._eager = True
+            self._end_eager(0)
         message.reply(None)
+
+    def _end_eager(self, just_answered: int) -> None:
+        """Leave eager mode once every lane is idle and no admitted write is on its way here
+        (the gate still counts the entries just answered: their futures settle later)."""
+        if not self._eager:
+            return
+        if any(lane.pending or lane.inflight is not None for lane in self._lanes.values()):
+            return
+        if self._gate is None or self._gate.used <= just_answered:
+            self._eager = False
 
     def _pump(self, store: str, lane: _Lane) -> None:
         """Send the next batch if the lane is idle and something is due; else keep a timer."""
@@ -394,6 +424,7 @@ class QueueStrategy(pykka.ThreadingActor):
             return
         if lane.inflight is None and (
             lane.due
+            or self._eager
             or lane.size >= self._options.max_batch
             or lane.drain_to > lane.taken
             or self._options.max_delay <= 0
@@ -525,6 +556,7 @@ class QueueStrategy(pykka.ThreadingActor):
             return
         lane.inflight = None
         self._pump(msg.store, lane)
+        self._end_eager(len(batch.entries))
 
     def _settle(self, batch: _Batch, wi: int, item: Item) -> None:
         members = batch.members[wi]
@@ -536,6 +568,7 @@ class QueueStrategy(pykka.ThreadingActor):
             if batch.left[span] == 0:
                 lo = batch.starts[span]
                 hi = lo + len(batch.requests[span].entries)
+                self._held -= hi - lo
                 batch.requests[span].reply(list(batch.results[lo:hi]))
 
 
