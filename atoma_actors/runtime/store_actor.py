@@ -210,6 +210,13 @@ class StoreActor(pykka.ThreadingActor):
         self._state = StoreState(on_visible_change=self._index_change if indexes else None)
         self._seq = itertools.count(1)
         self._inflight: dict[int, _InFlight] = {}
+        # Idempotency keys: one random prefix per actor plus a counter is as unique as a
+        # uuid4 per entry, without an os.urandom call per write (the cost of a whole write).
+        self._key_prefix = uuid.uuid4().hex
+        self._key_seq = itertools.count(1)
+
+    def _next_key(self) -> str:
+        return f"{self._key_prefix}-{next(self._key_seq):x}"
 
     # -- messages ------------------------------------------------------------------------
     def on_receive(self, message: Any) -> None:
@@ -282,7 +289,7 @@ class StoreActor(pykka.ThreadingActor):
         self, spec: EntrySpec, now_ms: int, key: tuple[int, int]
     ) -> tuple[WriteEntry, PendingChange]:
         current = self._state.visible.get(spec.id)
-        meta = ItemMeta(idempotency_key=uuid.uuid4().hex, client_time_ms=now_ms)
+        meta = ItemMeta(idempotency_key=self._next_key(), client_time_ms=now_ms)
         if spec.action == "create":
             if current is not None:
                 raise ConflictError(
