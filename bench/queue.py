@@ -32,7 +32,11 @@ from atoma_actors import create_client
 __all__ = ["run"]
 
 
-def run(strategy: str, writes: int, threads: int, queue: dict[str, Any]) -> dict[str, float]:
+def run(
+    strategy: str, writes: int, threads: int, queue: dict[str, Any], window: int
+) -> dict[str, float]:
+    """`window`: writes each thread keeps in flight at most (latency is then the latency of a
+    write under that load, not of the last write of a burst)."""
     memory = MemoryBackend(seed=1, cost_per_call=0.001)
     latencies: list[float] = []
     lock = threading.Lock()
@@ -45,7 +49,9 @@ def run(strategy: str, writes: int, threads: int, queue: dict[str, Any]) -> dict
         def work(t: int) -> None:
             start_line.wait()
             mine = futures[t]
+            room = threading.BoundedSemaphore(window)
             for i in range(per_thread):
+                room.acquire()
                 sent = time.perf_counter()
                 future = store.nowait.create({"id": f"{t}-{i}", "n": i})
 
@@ -53,6 +59,7 @@ def run(strategy: str, writes: int, threads: int, queue: dict[str, Any]) -> dict
                     took = time.perf_counter() - sent
                     with lock:
                         latencies.append(took)
+                    room.release()
 
                 future.add_done_callback(done)
                 mine.append(future)
@@ -92,11 +99,12 @@ def main() -> None:
     parser.add_argument("--threads", type=int, default=4)
     parser.add_argument("--max-batch", type=int, default=500)
     parser.add_argument("--max-delay", type=float, default=0.002)
+    parser.add_argument("--window", type=int, default=500, help="writes in flight per thread")
     args = parser.parse_args()
     queue = {"max_batch": args.max_batch, "max_delay": args.max_delay, "max_queue": 50_000}
 
-    direct = run("direct", args.direct_writes, args.threads, {})
-    queued = run("queue", args.writes, args.threads, queue)
+    direct = run("direct", args.direct_writes, args.threads, {}, args.window)
+    queued = run("queue", args.writes, args.threads, queue, args.window)
     for name, r in (("direct", direct), ("queue", queued)):
         print(
             f"{name:6} writes={r['writes']:6d} {r['seconds']:7.2f}s "
@@ -105,7 +113,11 @@ def main() -> None:
             f"p50={r['p50_ms']:.1f}ms p99={r['p99_ms']:.1f}ms failed={r['failed']}"
         )
     print(f"queue/direct throughput: {queued['throughput'] / direct['throughput']:.1f}x")
-    print(f"queue options: {queue}")
+    print(
+        f"backend calls per 1000 writes: direct {1000 * direct['calls'] / direct['writes']:.0f}, "
+        f"queue {1000 * queued['calls'] / queued['writes']:.1f}"
+    )
+    print(f"queue options: {queue}; window {args.window} writes in flight per thread")
 
 
 if __name__ == "__main__":
