@@ -1,0 +1,362 @@
+"""Actor runtime costs, as ratios to baselines measured in the same run.
+
+Run: .venv/bin/python bench/runtime.py [--quick] [--profile]
+Prints, median of REPEATS runs each:
+1. `peek` and a cached `get` vs a dict read under a lock (target <= 3x);
+2. a direct write round trip (`store.update` on the local default client) vs three raw pykka
+   asks to three trivial actors (target <= 4x);
+3. reads (`peek`, `query_local`) from 4 threads, alone and while one thread writes without
+   pause: throughput and per-read latency (reads must not queue behind writes); then the
+   same reads while writes wait on a slow backend.
+`--profile` adds a cProfile of the write round trip and of `peek` (top functions).
+Imports only the public API, pykka and the memory backend; never asserts on time.
+"""
+
+from __future__ import annotations
+
+import cProfile
+import importlib.metadata
+import io
+import pstats
+import random
+import statistics
+import sys
+import threading
+import time
+from collections.abc import Callable
+from concurrent.futures import Future
+from typing import Any
+
+import pykka
+from atoma_backend_memory import MemoryBackend
+
+from atoma_actors import Client, create_client
+
+__all__ = ["main"]
+
+QUICK = "--quick" in sys.argv
+REPEATS = 3 if QUICK else 5
+ENTITIES = 1_000
+READS = 20_000 if QUICK else 100_000
+WRITES = 500 if QUICK else 2_000
+WINDOW = 0.3 if QUICK else 1.0  # seconds per concurrent-read measurement
+READERS = 4
+SCHEMA = {"items": {"indexes": [{"field": "group", "type": "number"}]}}
+QUERY = {"filter": {"op": "eq", "field": "group", "value": 3}, "page": {"limit": 20}}
+
+
+def entity(i: int) -> dict[str, Any]:
+    return {"id": f"e{i}", "name": f"item {i}", "group": i % 50, "tags": ["a", "b"], "n": i}
+
+
+def median_time(run: Callable[[], object]) -> float:
+    return median_costs(run)[0]
+
+
+def median_costs(run: Callable[[], object]) -> tuple[float, float]:
+    """Median wall time and median CPU time of the whole process (all threads) of `run`."""
+    walls, cpus = [], []
+    for _ in range(REPEATS):
+        cpu, start = time.process_time(), time.perf_counter()
+        run()
+        walls.append(time.perf_counter() - start)
+        cpus.append(time.process_time() - cpu)
+    return statistics.median(walls), statistics.median(cpus)
+
+
+def row(label: str, seconds: float, base: float | None = None, target: float | None = None) -> str:
+    text = f"{label:<44}{seconds * 1e6:>10.2f} us"
+    if base is not None:
+        ratio = seconds / base
+        text += f"{ratio:>9.1f}x"
+        if target is not None:
+            text += f"   target <= {target:g}x: {'met' if ratio <= target else 'MISSED'}"
+    return text
+
+
+def filled_client() -> Client:
+    client = create_client(schema=SCHEMA)
+    client.store("items").create_many([entity(i) for i in range(ENTITIES)])
+    return client
+
+
+# -- 1. reads that need no I/O -------------------------------------------------------------
+def bench_reads(client: Client) -> None:
+    items = client.store("items")
+    rng = random.Random(1)
+    ids = [f"e{rng.randrange(ENTITIES)}" for _ in range(READS)]
+    lock = threading.Lock()
+    table = {e["id"]: e for e in (entity(i) for i in range(ENTITIES))}
+
+    def dict_read(id_: str) -> Any:
+        with lock:
+            return table.get(id_)
+
+    def dict_read_copy(id_: str) -> Any:
+        with lock:
+            value = table.get(id_)
+        return None if value is None else {**value, "tags": list(value["tags"])}
+
+    def loop(fn: Callable[[str], Any]) -> Callable[[], None]:
+        def run() -> None:
+            for id_ in ids:
+                fn(id_)
+
+        return run
+
+    base = median_time(loop(dict_read)) / READS
+    print("1. Reads without I/O (per read)")
+    print(row("baseline: dict.get under a lock", base))
+    print(
+        row("  context: same + copy of the entity", median_time(loop(dict_read_copy)) / READS, base)
+    )
+    print(row("store.peek(id)", median_time(loop(items.peek)) / READS, base, 3))
+    print(row("store.get(id), cache hit", median_time(loop(items.get)) / READS, base, 3))
+    print(row("store.nowait.get(id), cache hit", median_time(loop(items.nowait.get)) / READS, base))
+
+
+# -- 2. one write, end to end ----------------------------------------------------------------
+class Echo(pykka.ThreadingActor):
+    def on_receive(self, message: Any) -> Any:
+        return message
+
+
+def bench_write(client: Client) -> None:
+    items = client.store("items")
+    actors = [Echo.start() for _ in range(3)]
+    try:
+
+        def three_asks() -> None:
+            for i in range(WRITES):
+                for ref in actors:
+                    ref.ask(i)
+
+        base, base_cpu = (t / WRITES for t in median_costs(three_asks))
+    finally:
+        for ref in actors:
+            ref.stop()
+    counter = iter(range(10**9))
+
+    def updates() -> None:
+        for _ in range(WRITES):
+            i = next(counter)
+            items.update(f"e{i % ENTITIES}", {"n": i})
+
+    wall, cpu = (t / WRITES for t in median_costs(updates))
+    print("2. Write round trip (per write, local default client)")
+    print(row("baseline: 3 pykka asks to 3 trivial actors", base))
+    print(row("store.update(id, patch)", wall, base, 4))
+    print(row("  CPU, all threads: 3 pykka asks", base_cpu))
+    print(row("  CPU, all threads: store.update", cpu, base_cpu))
+
+
+# -- 3. reads while someone writes ---------------------------------------------------------
+def read_load(read: Callable[[str], Any], *, readers: int = READERS) -> tuple[float, float, float]:
+    """(reads per second over all readers, median and p99 latency of one read in seconds)."""
+    stop = threading.Event()
+    start_line = threading.Barrier(readers + 1)
+    counts: list[int] = []
+    latencies: list[float] = []
+    lock = threading.Lock()
+
+    def reader(seed: int) -> None:
+        rng = random.Random(seed)
+        ids = [f"e{rng.randrange(ENTITIES)}" for _ in range(1024)]
+        mine: list[float] = []
+        n = 0
+        clock = time.perf_counter
+        start_line.wait()
+        while not stop.is_set():
+            t0 = clock()
+            read(ids[n & 1023])
+            mine.append(clock() - t0)
+            n += 1
+        with lock:
+            counts.append(n)
+            latencies.extend(mine)
+
+    threads = [threading.Thread(target=reader, args=(s,)) for s in range(readers)]
+    for t in threads:
+        t.start()
+    start_line.wait()
+    time.sleep(WINDOW)  # the measurement window; stop is what ends it
+    stop.set()
+    for t in threads:
+        t.join()
+    latencies.sort()
+    return (
+        sum(counts) / WINDOW,
+        latencies[len(latencies) // 2],
+        latencies[int(len(latencies) * 0.99)],
+    )
+
+
+class Writer:
+    """One thread writing without pause (blocking `update`s, or up to `depth` in flight)."""
+
+    def __init__(self, client: Client, depth: int = 1) -> None:
+        self._items = client.store("items")
+        self._depth = depth
+        self._stop = threading.Event()
+        self.writes = 0
+        self._thread = threading.Thread(target=self._run)
+
+    def __enter__(self) -> Writer:
+        self._thread.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self._stop.set()
+        self._thread.join()
+
+    def _run(self) -> None:
+        i = 0
+        window: list[Future[Any]] = []
+        while not self._stop.is_set():
+            i += 1
+            # moves entities between groups, so the index changes too
+            patch = {"n": i, "group": i % 50}
+            if self._depth == 1:
+                self._items.update(f"e{i % ENTITIES}", patch)
+            else:
+                window.append(self._items.nowait.update(f"e{i % ENTITIES}", patch))
+                if len(window) >= self._depth:
+                    window.pop(0).result()
+            self.writes += 1
+        for f in window:
+            f.result()
+
+
+def median_load(read: Callable[[str], Any], writer: Callable[[], Any] | None) -> tuple:
+    runs = []
+    for _ in range(REPEATS if not QUICK else 1):
+        if writer is None:
+            runs.append((*read_load(read), 0.0))
+        else:
+            with writer() as w:
+                before = w.writes
+                start = time.perf_counter()
+                result = read_load(read)
+                rate = (w.writes - before) / (time.perf_counter() - start)
+            runs.append((*result, rate))
+    return tuple(statistics.median(r[k] for r in runs) for k in range(4))
+
+
+def bench_concurrent(client: Client) -> None:
+    items = client.store("items")
+    reads = {
+        "peek": items.peek,
+        "query_local (indexed eq, 20 of 1000)": lambda _id: items.query_local(QUERY),
+    }
+    with Writer(client) as w:
+        time.sleep(WINDOW)
+    print(f"3. Reads from {READERS} threads, alone vs one thread writing without pause")
+    print(f"   (the writer alone, no readers: {w.writes / WINDOW:.0f} writes/s)")
+    print(f"{'':<40}{'reads/s':>10}{'p50 us':>9}{'p99 us':>9}{'writes/s':>10}")
+    for name, read in reads.items():
+        alone = median_load(read, None)
+        busy = median_load(read, lambda: Writer(client))
+        for label, m in ((f"{name}, alone", alone), (f"{name}, with writer", busy)):
+            print(
+                f"{label:<40}{m[0]:>10.0f}{m[1] * 1e6:>9.1f}{m[2] * 1e6:>9.1f}"
+                f"{m[3] or float('nan'):>10.0f}"
+            )
+        print(f"{'  throughput ratio alone / with writer':<40}{alone[0] / busy[0]:>10.2f}")
+
+
+def bench_slow_backend() -> None:
+    """Writes that wait 20 ms on the backend, 16 in flight: a read that queued behind them
+    would take tens of ms."""
+    server = MemoryBackend(seed=1)
+    with create_client(server.backend, schema=SCHEMA) as client:
+        items = client.store("items")
+        items.create_many([entity(i) for i in range(ENTITIES)])
+        server.faults.configure(latency=0.02)
+        alone = median_load(items.peek, None)
+        busy = median_load(items.peek, lambda: Writer(client, depth=16))
+        server.heal()
+    print("   peek while writes wait 20 ms each on a memory backend (16 in flight)")
+    for label, m in (("peek, alone", alone), ("peek, with slow writes", busy)):
+        print(
+            f"{label:<40}{m[0]:>10.0f}{m[1] * 1e6:>9.1f}{m[2] * 1e6:>9.1f}"
+            f"{m[3] or float('nan'):>10.0f}"
+        )
+
+
+# -- profile ---------------------------------------------------------------------------------
+def profiled_actor_threads() -> tuple[list[cProfile.Profile], Callable[[], None]]:
+    """Profile every actor started from now on, each on its own thread (cProfile sees only
+    the thread that enabled it). Returns the profiles and an undo function."""
+    profiles: list[cProfile.Profile] = []
+    original = pykka.Actor._actor_loop
+
+    def loop(self: pykka.Actor) -> None:
+        prof = cProfile.Profile()
+        profiles.append(prof)
+        prof.runcall(original, self)
+
+    pykka.Actor._actor_loop = loop  # type: ignore[method-assign]
+    return profiles, lambda: setattr(pykka.Actor, "_actor_loop", original)
+
+
+def print_profile(label: str, profiles: list[cProfile.Profile], top: int = 25) -> None:
+    """Top functions by own time. An actor thread idles in `lock.acquire` until its inbox
+    has a message, so that line is mostly waiting, not work."""
+    out = io.StringIO()
+    stats = pstats.Stats(*profiles, stream=out)
+    stats.sort_stats("tottime").print_stats(top)
+    lines = out.getvalue().splitlines()
+    first = next(i for i, line in enumerate(lines) if "ncalls" in line)
+    print(f"\n-- cProfile: {label}, by own time")
+    print("\n".join(lines[first : first + top + 1]))
+    out.seek(0)
+    out.truncate()
+    stats.sort_stats("cumulative").print_stats("on_receive")
+    lines = [line for line in out.getvalue().splitlines() if "on_receive" in line]
+    if lines:
+        print(f"-- {label}: time inside each actor's on_receive (cumulative)")
+        print("\n".join(lines))
+
+
+def profile() -> None:
+    profiles, undo = profiled_actor_threads()
+    try:
+        client = create_client(schema=SCHEMA)  # small, so setup does not blur the profile
+        items = client.store("items")  # starts the StoreActor
+    finally:
+        undo()
+    try:
+        items.create_many([entity(i) for i in range(10)])
+        caller = cProfile.Profile()
+        caller.runcall(lambda: [items.update(f"e{i % 10}", {"n": -i}) for i in range(WRITES)])
+        reads = []
+        for label, read in (("store.peek", items.peek), ("store.get, cache hit", items.get)):
+            prof = cProfile.Profile()
+            prof.runcall(lambda read=read: [read(f"e{i % 10}") for i in range(READS)])
+            reads.append((f"{label} x {READS}", prof))
+    finally:
+        client.close()  # stops the actor threads, which completes their profiles
+    print_profile(f"store.update x {WRITES}, caller thread", [caller], top=12)
+    print_profile(f"store.update x {WRITES}, all actor threads", profiles)
+    for label, prof in reads:
+        print_profile(label, [prof], top=12)
+
+
+def main() -> int:
+    versions = f"python {sys.version.split()[0]}, pykka {importlib.metadata.version('pykka')}"
+    print(f"{versions}, median of {REPEATS} runs, switch interval {sys.getswitchinterval()}s")
+    client = filled_client()
+    try:
+        bench_reads(client)
+        bench_write(client)
+        bench_concurrent(client)
+        bench_slow_backend()
+    finally:
+        client.close()
+    if "--profile" in sys.argv:
+        profile()
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
