@@ -25,7 +25,7 @@ from atoma_actors.protocol.codecs import validate_as
 from atoma_actors.protocol.errors import AdapterError, AtomaError, BackendUnavailable
 from atoma_actors.protocol.results import OperationResult
 
-from .clock import Clock, Scheduler
+from .clock import Clock, Scheduler, TimerHandle
 from .ops_chain import OpsCall
 from .reply import Reply
 
@@ -158,7 +158,11 @@ class BackendGroup:
         slot = self._slots[zlib.crc32(call.route_key.encode()) % len(self._slots)]
         probing = False
 
+        timers: list[TimerHandle] = []
+
         def done(outcome: Any) -> None:
+            for timer in timers:
+                timer.cancel()
             with self._lock:
                 slot.inflight.pop(call.call_id, None)
                 if probing:
@@ -187,10 +191,11 @@ class BackendGroup:
             reply(BackendUnavailable(f"{self.name}: {refused}"))
             return
         if call.deadline is not None:
-            self._scheduler.call_later(
+            timer = self._scheduler.call_later(
                 call.deadline - self._clock.now(),
                 lambda: self._expire(slot, generation, call.call_id),
             )
+            timers.append(timer)
         actor.tell(_Execute(call, tracked))
 
     # -- called by the Supervisor --------------------------------------------------------

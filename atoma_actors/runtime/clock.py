@@ -48,15 +48,24 @@ class RealClock:
 
 
 class TimerHandle:
-    __slots__ = ("_cancelled", "callback", "due")
+    __slots__ = ("_cancelled", "_on_cancel", "callback", "due")
 
-    def __init__(self, due: float, callback: Callable[[], None]) -> None:
+    def __init__(
+        self,
+        due: float,
+        callback: Callable[[], None],
+        on_cancel: Callable[[], None] | None = None,
+    ) -> None:
         self.due = due
         self.callback = callback
         self._cancelled = False
+        self._on_cancel = on_cancel
 
     def cancel(self) -> None:
-        self._cancelled = True
+        if not self._cancelled:
+            self._cancelled = True
+            if self._on_cancel is not None:
+                self._on_cancel()
 
     @property
     def cancelled(self) -> bool:
@@ -70,11 +79,13 @@ class Scheduler:
 
     # Bounds each wait so a clock moved by freezegun's `tick()` is noticed in time.
     _MAX_WAIT = 0.05
+    _COMPACT_AT = 4096
 
     def __init__(self, clock: Clock) -> None:
         self._clock = clock
         self._heap: list[tuple[float, int, TimerHandle]] = []
         self._seq = itertools.count()
+        self._cancelled = 0
         self._cond = threading.Condition()
         self._stopped = False
         subscribe = getattr(clock, "subscribe", None)
@@ -83,11 +94,21 @@ class Scheduler:
         self._thread.start()
 
     def call_later(self, delay: float, callback: Callable[[], None]) -> TimerHandle:
-        handle = TimerHandle(self._clock.now() + max(0.0, delay), callback)
+        handle = TimerHandle(self._clock.now() + max(0.0, delay), callback, self._note_cancel)
         with self._cond:
+            if self._cancelled > self._COMPACT_AT and 2 * self._cancelled > len(self._heap):
+                # most timers are op deadlines cancelled when their op answered: drop them
+                self._heap = [item for item in self._heap if not item[2].cancelled]
+                heapq.heapify(self._heap)
+                self._cancelled = 0
+            earliest = not self._heap or handle.due < self._heap[0][0]
             heapq.heappush(self._heap, (handle.due, next(self._seq), handle))
-            self._cond.notify()
+            if earliest:  # only a new earliest timer changes how long the thread sleeps
+                self._cond.notify()
         return handle
+
+    def _note_cancel(self) -> None:
+        self._cancelled += 1  # a hint for compaction; an occasional lost increment is harmless
 
     def wake(self) -> None:
         with self._cond:
