@@ -23,14 +23,18 @@ import statistics
 import sys
 import threading
 import time
+import uuid
 from collections.abc import Callable
 from concurrent.futures import Future
+from dataclasses import dataclass
 from typing import Any
 
 import pykka
 from atoma_backend_memory import MemoryBackend
 
 from atoma_actors import Client, create_client
+from atoma_actors.core.storage import MemoryStorage
+from atoma_actors.protocol import Meta, OpsRequest
 
 __all__ = ["main"]
 
@@ -49,26 +53,42 @@ def entity(i: int) -> dict[str, Any]:
     return {"id": f"e{i}", "name": f"item {i}", "group": i % 50, "tags": ["a", "b"], "n": i}
 
 
-def median_time(run: Callable[[], object]) -> float:
-    return median_costs(run)[0]
+@dataclass(frozen=True, slots=True)
+class Measured:
+    wall: float  # seconds per operation, median over repetitions
+    cpu: float  # process CPU seconds (all threads) per operation, median
+    ratio: float  # median over repetitions of wall / the baseline's wall in that repetition
 
 
-def median_costs(run: Callable[[], object]) -> tuple[float, float]:
-    """Median wall time and median CPU time of the whole process (all threads) of `run`."""
-    walls, cpus = [], []
+def paired(runs: dict[str, Callable[[], object]], per: int) -> dict[str, Measured]:
+    """Time every run once per repetition, in order; the first is the baseline.
+
+    Other processes share the machine: a burst of load then hits the baseline and the
+    subjects of the same repetition alike, and the median of per-repetition ratios is much
+    steadier than a ratio of two medians taken minutes apart."""
+    walls: dict[str, list[float]] = {name: [] for name in runs}
+    cpus: dict[str, list[float]] = {name: [] for name in runs}
     for _ in range(REPEATS):
-        cpu, start = time.process_time(), time.perf_counter()
-        run()
-        walls.append(time.perf_counter() - start)
-        cpus.append(time.process_time() - cpu)
-    return statistics.median(walls), statistics.median(cpus)
+        for name, run in runs.items():
+            cpu, start = time.process_time(), time.perf_counter()
+            run()
+            walls[name].append((time.perf_counter() - start) / per)
+            cpus[name].append((time.process_time() - cpu) / per)
+    base = walls[next(iter(runs))]
+    return {
+        name: Measured(
+            statistics.median(walls[name]),
+            statistics.median(cpus[name]),
+            statistics.median(w / b for w, b in zip(walls[name], base, strict=True)),
+        )
+        for name in runs
+    }
 
 
-def row(label: str, seconds: float, base: float | None = None, target: float | None = None) -> str:
-    text = f"{label:<44}{seconds * 1e6:>10.2f} us"
-    if base is not None:
-        ratio = seconds / base
-        text += f"{ratio:>9.1f}x"
+def row(label: str, seconds: float, ratio: float | None = None, target: float | None = None) -> str:
+    text = f"{label:<46}{seconds * 1e6:>9.2f} us"
+    if ratio is not None:
+        text += f"{ratio:>8.1f}x"
         if target is not None:
             text += f"   target <= {target:g}x: {'met' if ratio <= target else 'MISSED'}"
     return text
@@ -104,15 +124,22 @@ def bench_reads(client: Client) -> None:
 
         return run
 
-    base = median_time(loop(dict_read)) / READS
-    print("1. Reads without I/O (per read)")
-    print(row("baseline: dict.get under a lock", base))
-    print(
-        row("  context: same + copy of the entity", median_time(loop(dict_read_copy)) / READS, base)
+    m = paired(
+        {
+            "base": loop(dict_read),
+            "copy": loop(dict_read_copy),
+            "peek": loop(items.peek),
+            "get": loop(items.get),
+            "nowait": loop(items.nowait.get),
+        },
+        READS,
     )
-    print(row("store.peek(id)", median_time(loop(items.peek)) / READS, base, 3))
-    print(row("store.get(id), cache hit", median_time(loop(items.get)) / READS, base, 3))
-    print(row("store.nowait.get(id), cache hit", median_time(loop(items.nowait.get)) / READS, base))
+    print("1. Reads without I/O (per read; ratios: median of paired runs)")
+    print(row("baseline: dict.get under a lock", m["base"].wall))
+    print(row("  context: same + copy of the entity", m["copy"].wall, m["copy"].ratio))
+    print(row("store.peek(id)", m["peek"].wall, m["peek"].ratio, 3))
+    print(row("store.get(id), cache hit", m["get"].wall, m["get"].ratio, 3))
+    print(row("store.nowait.get(id), cache hit", m["nowait"].wall, m["nowait"].ratio))
 
 
 # -- 2. one write, end to end ----------------------------------------------------------------
@@ -131,23 +158,54 @@ def bench_write(client: Client) -> None:
                 for ref in actors:
                     ref.ask(i)
 
-        base, base_cpu = (t / WRITES for t in median_costs(three_asks))
+        counter = iter(range(10**9))
+
+        def updates() -> None:
+            for _ in range(WRITES):
+                i = next(counter)
+                items.update(f"e{i % ENTITIES}", {"n": i})
+
+        m = paired({"asks": three_asks, "update": updates, "storage": storage_alone_runs()}, WRITES)
     finally:
         for ref in actors:
             ref.stop()
-    counter = iter(range(10**9))
-
-    def updates() -> None:
-        for _ in range(WRITES):
-            i = next(counter)
-            items.update(f"e{i % ENTITIES}", {"n": i})
-
-    wall, cpu = (t / WRITES for t in median_costs(updates))
+    asks, update, storage = m["asks"], m["update"], m["storage"]
     print("2. Write round trip (per write, local default client)")
-    print(row("baseline: 3 pykka asks to 3 trivial actors", base))
-    print(row("store.update(id, patch)", wall, base, 4))
-    print(row("  CPU, all threads: 3 pykka asks", base_cpu))
-    print(row("  CPU, all threads: store.update", cpu, base_cpu))
+    print(row("baseline: 3 pykka asks to 3 trivial actors", asks.wall))
+    print(row("store.update(id, patch)", update.wall, update.ratio, 4))
+    print(row("  CPU, all threads: 3 pykka asks", asks.cpu))
+    print(row("  CPU, all threads: store.update", update.cpu, update.cpu / asks.cpu))
+    share = f"{storage.wall / update.wall:>8.0%} of store.update"
+    print(row("  of which the terminal (MemoryStorage op)", storage.wall) + share)
+
+
+def storage_alone_runs() -> Callable[[], None]:
+    """A run of WRITES update ops straight on a `MemoryStorage` (the local client's terminal),
+    the ops built beforehand: the part of a write that is not the runtime's."""
+
+    def op(action: str, item: dict[str, Any]) -> Any:
+        item = {**item, "meta": {"idempotencyKey": uuid.uuid4().hex, "clientTimeMs": 0}}
+        entries = [{"action": action, "item": item}]
+        body = {"opId": "w", "kind": "write", "write": {"resource": "items", "entries": entries}}
+        return OpsRequest.model_validate({"meta": {"v": 1}, "ops": [body]}).ops
+
+    prepared = []
+    for _ in range(REPEATS):
+        storage = MemoryStorage()
+        storage.execute_ops(op("create", {"id": "s", "value": entity(0)}), Meta())
+        ops = [
+            op("update", {"id": "s", "baseVersion": v, "value": {**entity(0), "n": v}})
+            for v in range(1, WRITES + 1)
+        ]
+        prepared.append((storage, ops))
+
+    def run() -> None:
+        storage, ops = prepared.pop()
+        meta = Meta()
+        for o in ops:
+            storage.execute_ops(o, meta)
+
+    return run
 
 
 # -- 3. reads while someone writes ---------------------------------------------------------
@@ -227,41 +285,51 @@ class Writer:
             f.result()
 
 
-def median_load(read: Callable[[str], Any], writer: Callable[[], Any] | None) -> tuple:
-    runs = []
-    for _ in range(REPEATS if not QUICK else 1):
-        if writer is None:
-            runs.append((*read_load(read), 0.0))
-        else:
-            with writer() as w:
-                before = w.writes
-                start = time.perf_counter()
-                result = read_load(read)
-                rate = (w.writes - before) / (time.perf_counter() - start)
-            runs.append((*result, rate))
-    return tuple(statistics.median(r[k] for r in runs) for k in range(4))
+Load = tuple[float, float, float, float]  # reads/s, p50 s, p99 s, writes/s
+
+
+def compare_load(
+    read: Callable[[str], Any], writer: Callable[[], Writer]
+) -> tuple[Load, Load, float]:
+    """Medians of the reads alone and with `writer`, alternated per repetition, and the median
+    of the per-repetition throughput ratios (alone / with writer)."""
+    alone: list[Load] = []
+    busy: list[Load] = []
+    for _ in range(REPEATS):
+        alone.append((*read_load(read), 0.0))
+        with writer() as w:
+            before, start = w.writes, time.perf_counter()
+            result = read_load(read)
+            busy.append((*result, (w.writes - before) / (time.perf_counter() - start)))
+
+    def median(runs: list[Load]) -> Load:
+        return tuple(statistics.median(r[k] for r in runs) for k in range(4))  # type: ignore[return-value]
+
+    ratio = statistics.median(a[0] / b[0] for a, b in zip(alone, busy, strict=True))
+    return median(alone), median(busy), ratio
+
+
+def print_loads(rows: list[tuple[str, Load]]) -> None:
+    for label, m in rows:
+        writes = f"{m[3]:>10.0f}" if m[3] else f"{'-':>10}"
+        print(f"{label:<52}{m[0]:>10.0f}{m[1] * 1e6:>9.1f}{m[2] * 1e6:>9.1f}{writes}")
 
 
 def bench_concurrent(client: Client) -> None:
     items = client.store("items")
     reads = {
         "peek": items.peek,
-        "query_local (indexed eq, 20 of 1000)": lambda _id: items.query_local(QUERY),
+        "query_local (eq on index, 20 of 1000)": lambda _id: items.query_local(QUERY),
     }
     with Writer(client) as w:
         time.sleep(WINDOW)
-    print(f"3. Reads from {READERS} threads, alone vs one thread writing without pause")
+    print(f"3. Reads from {READERS} threads, alone vs while one thread writes without pause")
     print(f"   (the writer alone, no readers: {w.writes / WINDOW:.0f} writes/s)")
-    print(f"{'':<40}{'reads/s':>10}{'p50 us':>9}{'p99 us':>9}{'writes/s':>10}")
+    print(f"{'':<52}{'reads/s':>10}{'p50 us':>9}{'p99 us':>9}{'writes/s':>10}")
     for name, read in reads.items():
-        alone = median_load(read, None)
-        busy = median_load(read, lambda: Writer(client))
-        for label, m in ((f"{name}, alone", alone), (f"{name}, with writer", busy)):
-            print(
-                f"{label:<40}{m[0]:>10.0f}{m[1] * 1e6:>9.1f}{m[2] * 1e6:>9.1f}"
-                f"{m[3] or float('nan'):>10.0f}"
-            )
-        print(f"{'  throughput ratio alone / with writer':<40}{alone[0] / busy[0]:>10.2f}")
+        alone, busy, ratio = compare_load(read, lambda: Writer(client))
+        print_loads([(f"{name}, alone", alone), (f"{name}, with writer", busy)])
+        print(f"{'  read throughput ratio, alone / with writer':<52}{ratio:>10.2f}")
 
 
 def bench_slow_backend() -> None:
@@ -272,15 +340,11 @@ def bench_slow_backend() -> None:
         items = client.store("items")
         items.create_many([entity(i) for i in range(ENTITIES)])
         server.faults.configure(latency=0.02)
-        alone = median_load(items.peek, None)
-        busy = median_load(items.peek, lambda: Writer(client, depth=16))
+        alone, busy, ratio = compare_load(items.peek, lambda: Writer(client, depth=16))
         server.heal()
     print("   peek while writes wait 20 ms each on a memory backend (16 in flight)")
-    for label, m in (("peek, alone", alone), ("peek, with slow writes", busy)):
-        print(
-            f"{label:<40}{m[0]:>10.0f}{m[1] * 1e6:>9.1f}{m[2] * 1e6:>9.1f}"
-            f"{m[3] or float('nan'):>10.0f}"
-        )
+    print_loads([("peek, alone", alone), ("peek, with slow writes", busy)])
+    print(f"{'  read throughput ratio, alone / with writer':<52}{ratio:>10.2f}")
 
 
 # -- profile ---------------------------------------------------------------------------------
