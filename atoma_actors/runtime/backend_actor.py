@@ -150,6 +150,7 @@ class BackendGroup:
         self.state: GroupState = "closed"
         self.degraded = False
         self._probe_in_flight = False
+        self._stopped = False
         for slot in self._slots:
             self._start_actor(slot)
 
@@ -217,7 +218,7 @@ class BackendGroup:
     def restart_slot(self, index: int) -> None:
         with self._lock:
             slot = self._slots[index]
-            if slot.actor is None:
+            if slot.actor is None and not self._stopped:
                 self._start_actor(slot)
 
     def restart_all(self) -> None:
@@ -238,6 +239,7 @@ class BackendGroup:
 
     def stop(self, timeout: float = 5.0) -> None:
         with self._lock:
+            self._stopped = True  # a restart timer firing after this must start nothing
             actors = [s.actor for s in self._slots if s.actor is not None]
             inflight = [r for s in self._slots for r in s.inflight.values()]
             for s in self._slots:
