@@ -236,6 +236,7 @@ class Client:
                     emit=self.events.emit,
                     time_ms=self.clock.time_ms,
                     model=spec.get("model"),
+                    fetch=self._router.tell if self._remote_backed else None,
                 )
                 self._store_actors[name] = actor
                 store = Store(self, name, view, actor)

@@ -21,7 +21,7 @@ from atoma_actors.runtime.reply import future_reply
 from atoma_actors.runtime.store_actor import ApplyWrite, EntrySpec, StoreView, WriteOutcome
 from atoma_actors.runtime.strategies.base import ReadRequest
 
-from .futures import chain, done, failed, map_future, wait
+from .futures import done, failed, map_future, wait
 
 if TYPE_CHECKING:
     from .client import Client
@@ -82,7 +82,7 @@ class NowaitStore:
 
     def update(self, id: str, patch: Patch, **opts: Any) -> Future[Entity]:
         spec = self._update_spec(id, patch)
-        return map_future(self._write_fetching([spec], **opts), _single)  # type: ignore[arg-type]
+        return map_future(self._write([spec], **opts), _single)  # type: ignore[arg-type]
 
     def update_many(self, items: Iterable[Any], **opts: Any) -> Future[list[Settled]]:
         specs = []
@@ -95,7 +95,7 @@ class NowaitStore:
                 )
             else:
                 raise ValidationError("update_many takes (id, patch) pairs or dicts with an id")
-        return map_future(self._write_fetching(specs, **opts), _settled)
+        return map_future(self._write(specs, **opts), _settled)
 
     def upsert(
         self,
@@ -106,7 +106,7 @@ class NowaitStore:
         **opts: Any,
     ) -> Future[Entity]:
         spec = self._upsert_spec(value, conflict, apply)
-        return map_future(self._write_fetching([spec], **opts), _single)  # type: ignore[arg-type]
+        return map_future(self._write([spec], **opts), _single)  # type: ignore[arg-type]
 
     def upsert_many(
         self,
@@ -117,15 +117,15 @@ class NowaitStore:
         **opts: Any,
     ) -> Future[list[Settled]]:
         specs = [self._upsert_spec(v, conflict, apply) for v in values]
-        return map_future(self._write_fetching(specs, **opts), _settled)
+        return map_future(self._write(specs, **opts), _settled)
 
     def delete(self, id: str, **opts: Any) -> Future[None]:
         spec = EntrySpec("delete", check_id(id))
-        return map_future(self._write_fetching([spec], **opts), _single)  # type: ignore[arg-type]
+        return map_future(self._write([spec], **opts), _single)  # type: ignore[arg-type]
 
     def delete_many(self, ids: Iterable[str], **opts: Any) -> Future[list[Settled]]:
         specs = [EntrySpec("delete", check_id(i)) for i in ids]
-        return map_future(self._write_fetching(specs, **opts), _settled)
+        return map_future(self._write(specs, **opts), _settled)
 
     # -- reads ---------------------------------------------------------------------------
     def get(self, id: str, *, force: bool = False, **opts: Any) -> Future[Entity | None]:
@@ -193,33 +193,6 @@ class NowaitStore:
             "upsert", check_id(value.get("id")), copy_json(value), conflict=conflict, apply=apply
         )  # type: ignore[arg-type]
 
-    def _write_fetching(self, specs: list[EntrySpec], **opts: Any) -> Future[WriteOutcome]:
-        """Fetch unknown entities first (implicit fetch) when the backend may know them."""
-        unknown = sorted(
-            {
-                s.id
-                for s in specs
-                if s.action in ("update", "delete", "upsert") and s.id not in self._view.snapshot
-            }
-        )
-        if not unknown or not self._client._remote_backed:
-            return self._write(specs, **opts)
-        # The queue gate is passed here, on the caller's thread: the write itself is sent
-        # from whichever thread answers the fetch, which must never block on the gate.
-        held: Future[None] = Future()
-        self._client._admit(self.name, opts.get("strategy"), len(specs), opts.get("timeout"), held)
-        fetch_opts = {k: v for k, v in opts.items() if k in ("timeout", "context")}
-        try:
-            out = chain(
-                self.get_many(unknown, **fetch_opts),
-                lambda _: self._write(specs, admitted=True, **opts),
-            )
-        except BaseException:
-            held.set_result(None)
-            raise
-        out.add_done_callback(lambda _: held.set_result(None))
-        return out
-
     def _write(
         self,
         specs: list[EntrySpec],
@@ -228,7 +201,6 @@ class NowaitStore:
         timeout: float | None = None,
         context: Mapping[str, Any] | None = None,
         optimistic: bool = True,
-        admitted: bool = False,
     ) -> Future[WriteOutcome]:
         client = self._client
         client._check_open()
@@ -236,8 +208,7 @@ class NowaitStore:
         if not specs:
             future.set_result(WriteOutcome(()))
             return future
-        if not admitted:
-            client._admit(self.name, strategy, len(specs), timeout, future)
+        client._admit(self.name, strategy, len(specs), timeout, future)
         client._track(future, "write", self.name, len(specs))
         self._actor.tell(
             ApplyWrite(

@@ -24,7 +24,7 @@ from typing import TYPE_CHECKING, Any, Literal
 
 import pykka
 
-from atoma_actors.core.query import Query, QueryResult, evaluate
+from atoma_actors.core.query import Query, QueryResult, evaluate, normalize_query
 from atoma_actors.core.state import PendingChange, StoreState
 from atoma_actors.core.values import check_entity, copy_json
 from atoma_actors.protocol.errors import (
@@ -52,6 +52,7 @@ from atoma_actors.protocol.ops import (
 from atoma_actors.protocol.results import PageInfo, WriteItemError, WriteItemOk
 
 from .reply import Reply
+from .strategies.base import ReadRequest
 
 if TYPE_CHECKING:
     from atoma_actors.core.indexes import IndexSet
@@ -114,6 +115,11 @@ class PersistRequest:
     strategy: str | None
     context: dict[str, Any]
     deadline: float | None
+
+
+@dataclass(frozen=True, slots=True)
+class _Fetched:
+    """The implicit fetch for the write at the head of the queue has answered."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -198,8 +204,12 @@ class StoreActor(pykka.ThreadingActor):
         emit: Callable[..., None],
         time_ms: Callable[[], int],
         model: Any = None,
+        fetch: Callable[[ReadRequest], None] | None = None,
     ) -> None:
         super().__init__()
+        self._fetch = fetch
+        self._deferred: list[tuple[ApplyWrite, bool]] = []
+        self._fetching = False
         self._name = name
         self._view = view
         self._persist = persist
@@ -221,7 +231,12 @@ class StoreActor(pykka.ThreadingActor):
     # -- messages ------------------------------------------------------------------------
     def on_receive(self, message: Any) -> None:
         if isinstance(message, ApplyWrite):
-            self._apply_write(message)
+            self._deferred.append((message, False))
+            self._drain()
+        elif isinstance(message, _Fetched):
+            self._fetching = False
+            self._deferred[0] = (self._deferred[0][0], True)
+            self._drain()
         elif isinstance(message, _Persisted):
             self._persisted(message)
         elif isinstance(message, ReadWriteback):
@@ -245,6 +260,46 @@ class StoreActor(pykka.ThreadingActor):
             flight.reply(exception_value)
 
     # -- writes --------------------------------------------------------------------------
+    def _drain(self) -> None:
+        """Apply queued writes in arrival order. A write touching entities this store has
+        never seen first fetches them (implicit fetch) and everything behind it waits, so a
+        create followed at once by an update of the same entity keeps its order."""
+        while self._deferred and not self._fetching:
+            msg, fetched = self._deferred[0]
+            unknown = (
+                []
+                if fetched or self._fetch is None
+                else sorted(
+                    {
+                        s.id
+                        for s in msg.specs
+                        if s.action != "create" and s.id not in self._state.visible
+                    }
+                )
+            )
+            if unknown:
+                self._fetching = True
+                self._request_fetch(unknown, msg)
+                return
+            self._deferred.pop(0)
+            self._apply_write(msg)
+
+    def _request_fetch(self, ids: list[str], msg: ApplyWrite) -> None:
+        me = self.actor_ref
+        query = normalize_query({"filter": {"op": "in", "field": "id", "values": ids}})
+        assert self._fetch is not None
+        self._fetch(
+            ReadRequest(
+                store=self._name,
+                query=query,
+                reply=Reply(lambda _outcome: me.tell(_Fetched())),
+                view=self._view,
+                store_ref=me,
+                context=msg.context,
+                deadline=msg.deadline,
+            )
+        )
+
     def _apply_write(self, msg: ApplyWrite) -> None:
         write_id = next(self._seq)
         now_ms = self._time_ms()
