@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import logging
 import threading
+import time
 import zlib
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -68,11 +69,20 @@ class BackendActor(pykka.ThreadingActor):
         ops_client: OpsClient,
         generation: _Generation,
         on_failure: Callable[[str, BaseException], None],
+        clock: Clock,
     ) -> None:
         super().__init__()
         self._client = ops_client
         self._generation = generation
         self._on_failure = on_failure
+        self._clock = clock
+
+    def _io_deadline(self, deadline: float | None) -> float | None:
+        """The call's deadline (on the client's clock) as the `time.monotonic()` value the
+        ops client expects, so real I/O gets the time left even under a simulated clock."""
+        if deadline is None:
+            return None
+        return time.monotonic() + max(0.0, deadline - self._clock.now())
 
     def on_receive(self, message: Any) -> None:
         if not isinstance(message, _Execute):
@@ -85,7 +95,10 @@ class BackendActor(pykka.ThreadingActor):
             return
         try:
             results, status = self._client.execute_ops(
-                list(call.ops), call.meta, deadline=call.deadline, context=call.context
+                list(call.ops),
+                call.meta,
+                deadline=self._io_deadline(call.deadline),
+                context=call.context,
             )
             outcome: Any = (_checked(results, call), status)
         except BackendUnavailable as exc:
@@ -264,7 +277,7 @@ class BackendGroup:
         def on_failure(reason: str, exc: BaseException, _g: _Generation = generation) -> None:
             self._report(Failure(self.name, slot.index, _g.number, reason, repr(exc)))  # type: ignore[arg-type]
 
-        slot.actor = BackendActor.start(self._client, generation, on_failure)
+        slot.actor = BackendActor.start(self._client, generation, on_failure, self._clock)
 
     def _expire(self, slot: _Slot, generation: int, call_id: int) -> None:
         with self._lock:
