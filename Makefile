@@ -18,6 +18,9 @@ $(STAMP): $(BIN)/python pyproject.toml $(BACKENDS)
 demo: $(STAMP)
 	$(BIN)/python examples/demo.py
 
+demo-http: $(STAMP)
+	$(BIN)/python examples/http_demo.py
+
 test: $(STAMP)
 	$(BIN)/python -m pytest
 
