@@ -16,10 +16,11 @@ from __future__ import annotations
 import sys
 import threading
 from collections import Counter
+from typing import Any
 
 from atoma_backend_memory import MemoryBackend
 
-from atoma_actors import AtomaError, BackendUnavailable, create_client
+from atoma_actors import AtomaError, BackendUnavailable, Client, Store, create_client
 
 __all__ = ["main"]
 
@@ -43,6 +44,7 @@ class Tally:
         self.created: list[str] = []  # ids of acknowledged creates
         self.failed: Counter[str] = Counter()  # error type -> count
         self.failed_ids: list[str] = []  # ids of creates that failed
+        self.untyped: list[BaseException] = []  # errors that are not AtomaError: bugs
         self.events: Counter[str] = Counter()
         self.rolled_back = 0  # entities whose optimistic change was undone
         self.restarted = threading.Event()
@@ -58,7 +60,8 @@ class Tally:
             self.failed[type(exc).__name__] += 1
 
 
-def on_event(tally: Tally, event) -> None:
+def on_event(tally: Tally, event: Any) -> None:
+    """Runs on the event bus's thread, never on the thread that caused the event."""
     with tally.lock:
         tally.events[event.name] += 1
         if event.name == "change_rolled_back":
@@ -71,7 +74,9 @@ def on_event(tally: Tally, event) -> None:
         tally.restarted.set()
 
 
-def worker(tasks, board, number: int, tally: Tally, halfway: threading.Barrier) -> None:
+def worker(
+    tasks: Store, board: Store, number: int, tally: Tally, halfway: threading.Barrier
+) -> None:
     for i in range(WRITES_PER_THREAD):
         if i == WRITES_PER_THREAD // 2:
             halfway.wait()  # the main thread injects the crash here
@@ -82,14 +87,17 @@ def worker(tasks, board, number: int, tally: Tally, halfway: threading.Barrier) 
             # a shared entity, patched by every thread (each its own field)
             board.update("board", {f"thread{number}": i})
             tally.ack()
-        except AtomaError as exc:  # typed errors only; anything else is a bug and propagates
+        except AtomaError as exc:  # the library fails with typed errors only
             tally.fail(exc)
             if tasks.peek(task_id) is None:
                 with tally.lock:
                     tally.failed_ids.append(task_id)
+        except Exception as exc:
+            with tally.lock:
+                tally.untyped.append(exc)
 
 
-def act_threads(client, server: MemoryBackend, tally: Tally) -> None:
+def act_threads(client: Client, server: MemoryBackend, tally: Tally) -> None:
     print(f"1. {THREADS} threads x {WRITES_PER_THREAD} creates (+ a shared patch each) ...")
     tasks, board = client.store("tasks"), client.store("boards")
     board.create({"id": "board"})
@@ -111,7 +119,7 @@ def act_threads(client, server: MemoryBackend, tally: Tally) -> None:
     tally.restarted.clear()
 
 
-def act_rollback(client, server: MemoryBackend, tally: Tally) -> bool:
+def act_rollback(client: Client, server: MemoryBackend, tally: Tally) -> bool:
     print("2. Rollback up close")
     accounts = client.store("accounts")
     # with pool_size=2, "alice" and "dave" are served by different backend actors
@@ -168,6 +176,7 @@ def main() -> int:
     checks = {
         "acknowledged creates all on the server": not lost,
         "failed creates nowhere": not leaked,
+        "only typed errors": not tally.untyped,
         "rollback kept the concurrent write": rollback_ok,
         "backend actor restarted": restarted,
         "client store == server (values, versions)": not mismatched,
@@ -180,6 +189,8 @@ def main() -> int:
     print(f"  restarts seen        {events['backend_restarted']}")
     for name, ok in checks.items():
         print(f"  [{'ok' if ok else 'FAILED'}] {name}")
+    for exc in tally.untyped:
+        print(f"  untyped error: {exc!r}")
     return 0 if all(checks.values()) else 1
 
 
