@@ -1,15 +1,19 @@
 """Actor runtime costs, as ratios to baselines measured in the same run.
 
-Run: .venv/bin/python bench/runtime.py [--quick] [--profile]
-Prints, median of REPEATS runs each:
+Run: .venv/bin/python -P bench/runtime.py [--quick] [--profile]   (about 50 s; --quick 12 s)
+Prints medians of REPEATS repetitions; each repetition times the baseline and its subjects
+back to back, and ratios are medians of the per-repetition ratios:
 1. `peek` and a cached `get` vs a dict read under a lock (target <= 3x);
 2. a direct write round trip (`store.update` on the local default client) vs three raw pykka
    asks to three trivial actors (target <= 4x);
 3. reads (`peek`, `query_local`) from 4 threads, alone and while one thread writes without
    pause: throughput and per-read latency (reads must not queue behind writes); then the
    same reads while writes wait on a slow backend.
-`--profile` adds a cProfile of the write round trip and of `peek` (top functions).
-Imports only the public API, pykka and the memory backend; never asserts on time.
+The write section also gives the CPU of all threads per write and the share of the terminal
+(a `MemoryStorage` op run on its own). `--profile` adds cProfile tables of the write round
+trip (caller thread and every actor thread) and of `peek` and cached `get`.
+Imports the public API, pykka, the memory backend, and `core.storage` / `protocol` for the
+terminal-alone figure; never asserts on time.
 """
 
 from __future__ import annotations
