@@ -130,6 +130,7 @@ class NowaitStore:
     # -- reads ---------------------------------------------------------------------------
     def get(self, id: str, *, force: bool = False, **opts: Any) -> Future[Entity | None]:
         check_id(id)
+        self._client._check_open()
         if not force:
             hit = self._view.peek(id)
             if hit is not None:
@@ -143,6 +144,7 @@ class NowaitStore:
         self, ids: Iterable[str], *, force: bool = False, **opts: Any
     ) -> Future[list[Entity | None]]:
         wanted = [check_id(i) for i in ids]
+        self._client._check_open()
         hits = {} if force else {i: v for i in wanted if (v := self._view.peek(i)) is not None}
         missing = sorted({i for i in wanted if i not in hits})
         if not missing:
@@ -332,6 +334,11 @@ class Store:
     def get(
         self, id: str, *, force: bool = False, timeout: float | None = None, **opts: Any
     ) -> Entity | None:
+        if not force:  # a cache hit needs no future: read the snapshot on this thread
+            self._client._check_open()
+            hit = self._view.peek(check_id(id))
+            if hit is not None:
+                return hit
         return self._wait(self.nowait.get(id, force=force, timeout=timeout, **opts), timeout)
 
     def get_many(

@@ -199,6 +199,10 @@ def test_closed_client_raises_clear_error_and_close_is_idempotent():
     with pytest.raises(ClientClosed):
         users.create({"id": "u2"})
     with pytest.raises(ClientClosed):
+        users.get("u1")  # a cache hit too
+    with pytest.raises(ClientClosed):
+        users.nowait.get_many(["u1"])
+    with pytest.raises(ClientClosed):
         c.store("other")
 
 

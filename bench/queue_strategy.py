@@ -10,14 +10,7 @@ would take over 20 s); throughput is per second either way. Prints ratios, never
 
 from __future__ import annotations
 
-import os
 import sys
-
-# Run as a script, this file's folder comes first on sys.path, and this file is called
-# `queue`: drop the folder so `import queue` (pykka, concurrent.futures) finds the stdlib.
-if sys.path and os.path.abspath(sys.path[0]) == os.path.dirname(os.path.abspath(__file__)):
-    sys.path.pop(0)
-
 import argparse
 import threading
 import time

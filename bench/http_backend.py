@@ -18,11 +18,6 @@ from __future__ import annotations
 import sys
 from pathlib import Path
 
-# `python bench/http.py` puts bench/ first on sys.path, where this file shadows the stdlib
-# `http` (httpx needs it) and bench/queue.py shadows `queue` (pykka needs it).
-if sys.path and Path(sys.path[0]).resolve() == Path(__file__).resolve().parent:
-    del sys.path[0]
-
 import argparse
 import tempfile
 import time
