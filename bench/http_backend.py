@@ -15,13 +15,11 @@ in the same run. Figures, never asserts. Usage: python bench/http.py [--n 10000]
 
 from __future__ import annotations
 
-import sys
-from pathlib import Path
-
 import argparse
 import tempfile
 import time
 import uuid
+from pathlib import Path
 from typing import Any
 
 from atoma_backend_http import HttpBackend

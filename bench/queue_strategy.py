@@ -10,7 +10,6 @@ would take over 20 s); throughput is per second either way. Prints ratios, never
 
 from __future__ import annotations
 
-import sys
 import argparse
 import threading
 import time
