@@ -321,37 +321,56 @@ class Client:
         # for a clock that does not move (freezegun), so a blocking call never hangs forever.
         return (self._timeout if timeout is None else timeout) + 5.0
 
-    def _track(self, future: Future[Any], kind: str, store: str, count: int) -> None:
+    def _reply(
+        self, future: Future[Any], kind: str, store: str, count: int, shape: Callable[[Any], Any]
+    ) -> Reply[Any]:
+        """The one reply of a facade call: counts it in flight, reports its events, and
+        settles `future` with `shape(outcome)` (an exception from either settles it too)."""
         with self._inflight_cond:
             self._inflight += 1
-        start, finish = ("write_start", "write") if kind == "write" else ("read_start", "read")
-        self.events.emit(start, store=store, count=count)
+        self.events.emit(
+            "write_start" if kind == "write" else "read_start", store=store, count=count
+        )
 
-        def settled(f: Future[Any]) -> None:
-            exc = f.exception()
-            if finish == "read":
-                result = None if exc else f.result()
-                self.events.emit(
+        def deliver(outcome: Any) -> None:
+            try:
+                self._report(kind, store, outcome)
+                if isinstance(outcome, BaseException):
+                    future.set_exception(outcome)
+                else:
+                    try:
+                        value = shape(outcome)
+                    except BaseException as exc:
+                        future.set_exception(exc)
+                    else:
+                        future.set_result(value)
+            finally:
+                with self._inflight_cond:
+                    self._inflight -= 1
+                    if self._inflight == 0:
+                        self._inflight_cond.notify_all()
+
+        return Reply(deliver)
+
+    def _report(self, kind: str, store: str, outcome: Any) -> None:
+        events = self.events
+        if kind == "read":
+            if events.wants("read_finish"):
+                failed = isinstance(outcome, BaseException)
+                events.emit(
                     "read_finish",
                     store=store,
-                    source=getattr(result, "source", None),
-                    error=repr(exc) if exc else None,
+                    source=None if failed else getattr(outcome, "source", None),
+                    error=repr(outcome) if failed else None,
                 )
-            elif exc is not None:
-                self.events.emit("write_failed", store=store, error=exc)
-            else:
-                items = f.result().items
-                errors = [i for i in items if isinstance(i, Exception)]
-                if errors:
-                    self.events.emit("write_failed", store=store, errors=errors)
-                if len(errors) < len(items):
-                    self.events.emit("write_committed", store=store, count=len(items) - len(errors))
-            with self._inflight_cond:
-                self._inflight -= 1
-                if self._inflight == 0:
-                    self._inflight_cond.notify_all()
-
-        future.add_done_callback(settled)
+        elif isinstance(outcome, BaseException):
+            events.emit("write_failed", store=store, error=outcome)
+        elif events.wants("write_failed") or events.wants("write_committed"):
+            errors = [i for i in outcome.items if isinstance(i, Exception)]
+            if errors:
+                events.emit("write_failed", store=store, errors=errors)
+            if len(errors) < len(outcome.items):
+                events.emit("write_committed", store=store, count=len(outcome.items) - len(errors))
 
     def _admit(
         self,

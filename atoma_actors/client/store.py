@@ -16,12 +16,11 @@ from typing import TYPE_CHECKING, Any, Literal
 
 from atoma_actors.core.query import Query, QueryResult, normalize_query
 from atoma_actors.core.values import check_entity, check_id, copy_json
-from atoma_actors.protocol.errors import AtomaError, ValidationError
-from atoma_actors.runtime.reply import future_reply
+from atoma_actors.protocol.errors import AtomaError, ClientClosed, ValidationError
 from atoma_actors.runtime.store_actor import ApplyWrite, EntrySpec, StoreView, WriteOutcome
 from atoma_actors.runtime.strategies.base import ReadRequest
 
-from .futures import done, failed, map_future, wait
+from .futures import done, failed, wait
 
 if TYPE_CHECKING:
     from .client import Client
@@ -40,6 +39,18 @@ def _single(outcome: WriteOutcome) -> Entity | None:
     if isinstance(item, AtomaError):
         raise item
     return item
+
+
+def _first(result: QueryResult) -> Entity | None:
+    return result.data[0] if result.data else None
+
+
+def _data(result: QueryResult) -> list[Entity]:
+    return result.data
+
+
+def _same(result: QueryResult) -> QueryResult:
+    return result
 
 
 def _settled(outcome: WriteOutcome) -> list[Settled]:
@@ -73,16 +84,16 @@ class NowaitStore:
 
     # -- writes --------------------------------------------------------------------------
     def create(self, value: Mapping[str, Any], **opts: Any) -> Future[Entity]:
-        return map_future(self._write([self._create_spec(value)], **opts), _single)  # type: ignore[arg-type]
+        return self._write([self._create_spec(value)], _single, **opts)
 
     def create_many(
         self, values: Iterable[Mapping[str, Any]], **opts: Any
     ) -> Future[list[Settled]]:
-        return map_future(self._write([self._create_spec(v) for v in values], **opts), _settled)
+        return self._write([self._create_spec(v) for v in values], _settled, **opts)
 
     def update(self, id: str, patch: Patch, **opts: Any) -> Future[Entity]:
         spec = self._update_spec(id, patch)
-        return map_future(self._write([spec], **opts), _single)  # type: ignore[arg-type]
+        return self._write([spec], _single, **opts)
 
     def update_many(self, items: Iterable[Any], **opts: Any) -> Future[list[Settled]]:
         specs = []
@@ -95,7 +106,7 @@ class NowaitStore:
                 )
             else:
                 raise ValidationError("update_many takes (id, patch) pairs or dicts with an id")
-        return map_future(self._write(specs, **opts), _settled)
+        return self._write(specs, _settled, **opts)
 
     def upsert(
         self,
@@ -106,7 +117,7 @@ class NowaitStore:
         **opts: Any,
     ) -> Future[Entity]:
         spec = self._upsert_spec(value, conflict, apply)
-        return map_future(self._write([spec], **opts), _single)  # type: ignore[arg-type]
+        return self._write([spec], _single, **opts)
 
     def upsert_many(
         self,
@@ -117,15 +128,15 @@ class NowaitStore:
         **opts: Any,
     ) -> Future[list[Settled]]:
         specs = [self._upsert_spec(v, conflict, apply) for v in values]
-        return map_future(self._write(specs, **opts), _settled)
+        return self._write(specs, _settled, **opts)
 
     def delete(self, id: str, **opts: Any) -> Future[None]:
         spec = EntrySpec("delete", check_id(id))
-        return map_future(self._write([spec], **opts), _single)  # type: ignore[arg-type]
+        return self._write([spec], _single, **opts)
 
     def delete_many(self, ids: Iterable[str], **opts: Any) -> Future[list[Settled]]:
         specs = [EntrySpec("delete", check_id(i)) for i in ids]
-        return map_future(self._write(specs, **opts), _settled)
+        return self._write(specs, _settled, **opts)
 
     # -- reads ---------------------------------------------------------------------------
     def get(self, id: str, *, force: bool = False, **opts: Any) -> Future[Entity | None]:
@@ -136,9 +147,7 @@ class NowaitStore:
             if hit is not None:
                 return done(hit)
         query = normalize_query({"filter": {"op": "eq", "field": "id", "value": id}})
-        return map_future(
-            self._read(query, missing_id=id, **opts), lambda r: r.data[0] if r.data else None
-        )
+        return self._read(query, _first, missing_id=id, **opts)
 
     def get_many(
         self, ids: Iterable[str], *, force: bool = False, **opts: Any
@@ -155,24 +164,22 @@ class NowaitStore:
             found = {e["id"]: e for e in result.data}
             return [hits.get(i) or found.get(i) for i in wanted]
 
-        return map_future(self._read(query, **opts), merge)
+        return self._read(query, merge, **opts)
 
     def list(self, **opts: Any) -> Future[list[Entity]]:
-        return map_future(self._read(normalize_query(None), **opts), lambda r: r.data)
+        return self._read(normalize_query(None), _data, **opts)
 
     def query(
         self, query: Mapping[str, Any] | Query | None = None, **opts: Any
     ) -> Future[QueryResult]:
-        return self._read(normalize_query(query), **opts)
+        return self._read(normalize_query(query), _same, **opts)
 
     def query_one(
         self, query: Mapping[str, Any] | Query | None = None, **opts: Any
     ) -> Future[Entity | None]:
         q = dict(query or {}) if not isinstance(query, Query) else query.to_wire()
         q["page"] = {"mode": "offset", "limit": 1}
-        return map_future(
-            self._read(normalize_query(q), **opts), lambda r: r.data[0] if r.data else None
-        )
+        return self._read(normalize_query(q), _first, **opts)
 
     # -- plumbing ------------------------------------------------------------------------
     def _create_spec(self, value: Mapping[str, Any]) -> EntrySpec:
@@ -198,24 +205,23 @@ class NowaitStore:
     def _write(
         self,
         specs: list[EntrySpec],
+        shape: Callable[[WriteOutcome], Any],
         *,
         strategy: str | None = None,
         timeout: float | None = None,
         context: Mapping[str, Any] | None = None,
         optimistic: bool = True,
-    ) -> Future[WriteOutcome]:
+    ) -> Future[Any]:
         client = self._client
         client._check_open()
-        future: Future[WriteOutcome] = Future()
         if not specs:
-            future.set_result(WriteOutcome(()))
-            return future
+            return done(shape(WriteOutcome(())))
+        future: Future[Any] = Future()
         client._admit(self.name, strategy, len(specs), timeout, future)
-        client._track(future, "write", self.name, len(specs))
         self._actor.tell(
             ApplyWrite(
                 specs=tuple(specs),
-                reply=future_reply(future),
+                reply=client._reply(future, "write", self.name, len(specs), shape),
                 strategy=strategy,
                 optimistic=optimistic,
                 context=dict(context or {}),
@@ -227,25 +233,25 @@ class NowaitStore:
     def _read(
         self,
         query: Query,
+        shape: Callable[[QueryResult], Any],
         *,
         strategy: str | None = None,
         timeout: float | None = None,
         context: Mapping[str, Any] | None = None,
         missing_id: str | None = None,
         force: bool = False,
-    ) -> Future[QueryResult]:
+    ) -> Future[Any]:
         client = self._client
         try:
             client._check_open()
         except AtomaError as exc:
             return failed(exc)
-        future: Future[QueryResult] = Future()
-        client._track(future, "read", self.name, 1)
+        future: Future[Any] = Future()
         client._router.tell(
             ReadRequest(
                 store=self.name,
                 query=query,
-                reply=future_reply(future),
+                reply=client._reply(future, "read", self.name, 1, shape),
                 view=self._view,
                 store_ref=self._actor,
                 strategy=strategy,
@@ -329,16 +335,18 @@ class Store:
     # reads
     def peek(self, id: str) -> Entity | None:
         """The entity as this client sees it now (optimistic changes included); never I/O."""
-        return self._view.peek(id)
+        value = self._view.snapshot.get(id)
+        return None if value is None else copy_json(value)
 
     def get(
         self, id: str, *, force: bool = False, timeout: float | None = None, **opts: Any
     ) -> Entity | None:
         if not force:  # a cache hit needs no future: read the snapshot on this thread
-            self._client._check_open()
-            hit = self._view.peek(check_id(id))
+            if self._client._closed:
+                raise ClientClosed("this client is closed")
+            hit = self._view.snapshot.get(id)
             if hit is not None:
-                return hit
+                return copy_json(hit)
         return self._wait(self.nowait.get(id, force=force, timeout=timeout, **opts), timeout)
 
     def get_many(

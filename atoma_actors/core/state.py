@@ -19,6 +19,8 @@ from typing import Any, Literal
 
 import immutables
 
+from atoma_actors.core.values import seal
+
 __all__ = ["ChangeKey", "PendingChange", "StoreState"]
 
 Entity = dict[str, Any]
@@ -44,7 +46,7 @@ def _replay(base: Entity | None, change: PendingChange, tomb_version: int) -> En
     merged = {**base, **fields} if change.kind == "merge" and base is not None else fields
     merged["id"] = change.id
     merged["version"] = version
-    return merged
+    return seal(merged)
 
 
 class StoreState:
@@ -129,7 +131,7 @@ class StoreState:
             self.confirmed.pop(id_, None)
             self.tombstones[id_] = max(version, self.tombstones.get(id_, 0))
         else:
-            self.confirmed[id_] = {**value, "id": id_, "version": version}
+            self.confirmed[id_] = seal({**value, "id": id_, "version": version})
 
     def _drop(self, key: ChangeKey) -> PendingChange | None:
         change = self._pending.pop(key, None)

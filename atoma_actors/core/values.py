@@ -12,12 +12,31 @@ from typing import Any
 
 from atoma_actors.protocol.errors import ValidationError
 
-__all__ = ["MAX_DEPTH", "check_entity", "check_id", "copy_json"]
+__all__ = ["MAX_DEPTH", "SealedEntity", "check_entity", "check_id", "copy_json", "seal"]
 
 MAX_DEPTH = 64
 MAX_ID_LENGTH = 512
 _SCALARS = (str, int, float, bool, type(None))
 _CONTAINERS = (dict, list, tuple)
+
+
+class SealedEntity(dict):  # type: ignore[type-arg]
+    """A published entity that knows which of its values are containers (`nested`), so
+    `copy_json` copies it with one `dict()` plus a deep copy of just those values.
+
+    The store seals what it publishes (`seal`); never handed to users: copies are plain dicts."""
+
+    __slots__ = ("nested",)
+
+    def __init__(self, entity: dict[str, Any], nested: tuple[str, ...]) -> None:
+        super().__init__(entity)
+        self.nested = nested
+
+
+def seal(entity: dict[str, Any]) -> SealedEntity:
+    """`entity` as a `SealedEntity`, remembering which keys hold containers."""
+    nested = tuple(k for k, v in entity.items() if isinstance(v, dict | list | tuple))
+    return SealedEntity(entity, nested)
 
 
 def copy_json(value: Any) -> Any:
@@ -27,6 +46,11 @@ def copy_json(value: Any) -> Any:
     scalars JSON allows. Subclasses of dict and list come back as plain dicts and lists.
     """
     kind = type(value)
+    if kind is SealedEntity:
+        out = dict(value)
+        for key in value.nested:
+            out[key] = copy_json(out[key])
+        return out
     if kind is dict:
         return {k: copy_json(v) if type(v) in _CONTAINERS else v for k, v in value.items()}
     if kind is list:
