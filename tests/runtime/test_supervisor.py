@@ -5,34 +5,12 @@ Time is a MockClock, so backoff and circuit timings are exact and nothing waits 
 
 from __future__ import annotations
 
-import threading
-from collections import defaultdict
-
 import pytest
 
 from atoma_actors import BackendUnavailable, create_client
 from atoma_actors.runtime.supervisor import SupervisorPolicy
+from atoma_actors.testing import EventRecorder
 from atoma_actors.testing.clock import MockClock
-
-
-class Recorder:
-    def __init__(self, client, names):
-        self.counts: dict[str, int] = defaultdict(int)
-        self.cond = threading.Condition()
-        for name in names:
-            client.events.on(name, self._record)
-
-    def _record(self, event):
-        with self.cond:
-            self.counts[event.name] += 1
-            self.cond.notify_all()
-
-    def wait(self, name, count=1, timeout=5.0):
-        with self.cond:
-            assert self.cond.wait_for(lambda: self.counts[name] >= count, timeout), (
-                f"{name} seen {self.counts[name]} times, wanted {count}"
-            )
-
 
 POLICY = SupervisorPolicy(
     backoff_base=1.0, backoff_max=8.0, max_failures=3, window=100.0, circuit_reset=10.0
@@ -49,7 +27,7 @@ EVENTS = (
 def test_crash_fails_in_flight_write_then_restarts(memory):
     clock = MockClock()
     with create_client(memory.backend, clock=clock, supervisor=POLICY, timeout=10) as c:
-        rec = Recorder(c, EVENTS)
+        rec = EventRecorder(c, EVENTS)
         users = c.store("users")
         users.create({"id": "u1", "n": 0})
         memory.faults.crash_next(1)
@@ -71,7 +49,7 @@ def test_crash_fails_in_flight_write_then_restarts(memory):
 def test_backoff_doubles_with_consecutive_failures(memory):
     clock = MockClock()
     with create_client(memory.backend, clock=clock, supervisor=POLICY, timeout=10) as c:
-        rec = Recorder(c, EVENTS)
+        rec = EventRecorder(c, EVENTS)
         users = c.store("users")
         memory.faults.crash_next(2)
         with pytest.raises(BackendUnavailable):
@@ -95,7 +73,7 @@ def test_backoff_doubles_with_consecutive_failures(memory):
 def test_deadline_abandons_hung_call(memory):
     clock = MockClock()
     with create_client(memory.backend, clock=clock, supervisor=POLICY, timeout=10) as c:
-        rec = Recorder(c, EVENTS)
+        rec = EventRecorder(c, EVENTS)
         users = c.store("users")
         users.create({"id": "u1", "n": 0})
         memory.faults.hang(calls=1)
@@ -116,7 +94,7 @@ def test_deadline_abandons_hung_call(memory):
 def test_circuit_opens_fails_fast_keeps_local_reads_and_closes_after_probe(memory):
     clock = MockClock()
     with create_client(memory.backend, clock=clock, supervisor=POLICY, timeout=10) as c:
-        rec = Recorder(c, EVENTS)
+        rec = EventRecorder(c, EVENTS)
         users = c.store("users")
         users.create({"id": "u1", "name": "Ada"})
         for i in range(4):

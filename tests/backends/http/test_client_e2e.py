@@ -5,8 +5,6 @@ working, and after recovery no acknowledged write is lost."""
 
 from __future__ import annotations
 
-import threading
-from collections import defaultdict
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
 
@@ -15,6 +13,7 @@ from http_ops import META, query_op
 
 from atoma_actors import BackendUnavailable, ConflictError, NotFoundError, create_client
 from atoma_actors.runtime.supervisor import SupervisorPolicy
+from atoma_actors.testing import EventRecorder
 
 atoma_backend_sql = pytest.importorskip("atoma_backend_sql")
 
@@ -81,25 +80,6 @@ def test_many_threads_share_one_client_and_one_pool(serve, sql, connect):
     assert http.requests_sent < 200  # the queue batched entries from many threads
 
 
-class Recorder:
-    def __init__(self, client, names):
-        self.counts: dict[str, int] = defaultdict(int)
-        self.cond = threading.Condition()
-        for name in names:
-            client.events.on(name, self._record)
-
-    def _record(self, event):
-        with self.cond:
-            self.counts[event.name] += 1
-            self.cond.notify_all()
-
-    def wait(self, name, count=1, timeout=10.0):
-        with self.cond:
-            assert self.cond.wait_for(lambda: self.counts[name] >= count, timeout), (
-                f"{name} seen {self.counts[name]} times, wanted {count}"
-            )
-
-
 def test_restart_opens_the_circuit_and_loses_no_acknowledged_write(serve, sql, connect):
     first = serve(sql)
     http = connect(first.url, retries=0)  # the supervisor, not the transport, rides this out
@@ -109,7 +89,7 @@ def test_restart_opens_the_circuit_and_loses_no_acknowledged_write(serve, sql, c
         backoff_base=0.05, backoff_max=0.05, max_failures=3, window=100.0, circuit_reset=0.3
     )
     with create_client(http.backend, supervisor=policy, timeout=10) as client:
-        events = Recorder(
+        events = EventRecorder(
             client, ["backend_failed", "circuit_opened", "circuit_half_open", "circuit_closed"]
         )
         users = client.store("users")
