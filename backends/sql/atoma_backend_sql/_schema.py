@@ -33,9 +33,13 @@ _ID = sa.String(512).with_variant(sa.String(512, collation="C"), "postgresql")
 _SCHEMA_RE = re.compile(r"^[a-z_][a-z0-9_]{0,62}$")
 
 
+# One encoder for every call: `json.dumps` with options builds a new one each time.
+_ENCODER = json.JSONEncoder(separators=(",", ":"), ensure_ascii=False, allow_nan=False)
+
+
 def dumps(value: Any) -> str:
     """The one JSON encoding of stored values: compact, no NaN/Infinity (not JSON)."""
-    return json.dumps(value, separators=(",", ":"), ensure_ascii=False, allow_nan=False)
+    return _ENCODER.encode(value)
 
 
 class JsonDoc(sa.types.TypeDecorator[Any]):
