@@ -12,6 +12,7 @@ import threading
 import time
 from collections import Counter
 from collections.abc import Callable, Mapping, Sequence
+from contextlib import AbstractContextManager, nullcontext
 from typing import Any, Literal
 
 import pydantic
@@ -101,6 +102,10 @@ class SqlBackend:
         self._compiler = Compiler(self._tables.rows, self.dialect)
         self._listeners: Listeners[NotifyMessage] = Listeners()
         self._lock = threading.Lock()
+        # In memory, every thread shares ONE DB-API connection (StaticPool): transactions of
+        # two threads would interleave on it (a reader's BEGIN failing inside a writer's
+        # transaction, a commit ending another's work). One op at a time uses it.
+        self._serial: AbstractContextManager[Any] = threading.RLock() if memory else nullcontext()
         self._closed = False
         self._writes = 0
         # How many queries SQL decided whole, and how many went to the Python engine.
@@ -198,33 +203,8 @@ class SqlBackend:
         op_id = str(raw.get("opId", "")) if isinstance(raw, Mapping) else raw.op_id
         try:
             op = _operation.validate_python(raw) if isinstance(raw, Mapping) else raw
-            if self._closed:
-                raise BackendUnavailable(
-                    "the SQL backend is closed", code="BACKEND_CLOSED", retryable=False
-                )
-            if deadline is not None and time.monotonic() > deadline:
-                raise BackendUnavailable(
-                    "deadline passed before the op ran", code="DEADLINE_EXCEEDED"
-                )
-            if isinstance(op, WriteOp):
-                return OperationResultOk(op_id=op_id, data=self._write(op, trace_id))
-            if isinstance(op, QueryOp):
-                with self._engine.connect() as conn, conn.begin():
-                    data, path = run_query(
-                        conn,
-                        self._tables,
-                        op.query,
-                        comp=self._compiler,
-                        limits=self.limits,
-                        indexes=self._index_specs,
-                    )
-                self.query_paths[path] += 1
-                return OperationResultOk(op_id=op_id, data=data)
-            if isinstance(op, ChangesPullOp):
-                with self._engine.connect() as conn, conn.begin():
-                    data = run_pull(conn, self._tables, op.pull, self.limits)
-                return OperationResultOk(op_id=op_id, data=data)
-            raise ValidationError(f"unknown op kind {getattr(op, 'kind', None)!r}")
+            with self._serial:
+                return self._run(op, op_id, trace_id, deadline)
         except AtomaError as exc:
             return OperationResultError(op_id=op_id, error=exc.error)
         except pydantic.ValidationError as exc:
@@ -244,6 +224,36 @@ class SqlBackend:
         except Exception as exc:
             log.exception("unexpected error in SQL backend")
             return OperationResultError(op_id=op_id, error=InternalError(repr(exc)[:500]).error)
+
+    def _run(
+        self, op: Operation, op_id: str, trace_id: str | None, deadline: float | None
+    ) -> OperationResult:
+        """Run one validated op; the caller turns exceptions into the op's error result."""
+        if self._closed:
+            raise BackendUnavailable(
+                "the SQL backend is closed", code="BACKEND_CLOSED", retryable=False
+            )
+        if deadline is not None and time.monotonic() > deadline:
+            raise BackendUnavailable("deadline passed before the op ran", code="DEADLINE_EXCEEDED")
+        if isinstance(op, WriteOp):
+            return OperationResultOk(op_id=op_id, data=self._write(op, trace_id))
+        if isinstance(op, QueryOp):
+            with self._engine.connect() as conn, conn.begin():
+                data, path = run_query(
+                    conn,
+                    self._tables,
+                    op.query,
+                    comp=self._compiler,
+                    limits=self.limits,
+                    indexes=self._index_specs,
+                )
+            self.query_paths[path] += 1
+            return OperationResultOk(op_id=op_id, data=data)
+        if isinstance(op, ChangesPullOp):
+            with self._engine.connect() as conn, conn.begin():
+                data = run_pull(conn, self._tables, op.pull, self.limits)
+            return OperationResultOk(op_id=op_id, data=data)
+        raise ValidationError(f"unknown op kind {getattr(op, 'kind', None)!r}")
 
     def _write(self, op: WriteOp, trace_id: str | None) -> Any:
         now_ms = self._now_ms()

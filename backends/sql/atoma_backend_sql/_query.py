@@ -69,6 +69,15 @@ def create_indexes(
     return specs
 
 
+# OFFSET and LIMIT are bigint in both databases; larger values mean "past the end" anyway.
+_BIGINT_MAX = 2**63 - 1
+
+
+def _fetch(limit: int) -> int:
+    """Rows to fetch for a page of `limit`: one more tells whether a next page exists."""
+    return min(limit + 1, _BIGINT_MAX)
+
+
 def _page_info(has_next: bool, total: int | None, cursor: str | None = None) -> PageInfo:
     return PageInfo(has_next=has_next, total=total, cursor=cursor)
 
@@ -105,11 +114,11 @@ def run_query(
         data = list(conn.execute(stmt.order_by(*order)).scalars())
         return QueryResultData(data=data, page_info=_page_info(False, None)), "sql"
     if isinstance(page, OffsetPage):
-        stmt = stmt.order_by(*order).offset(page.offset)
+        stmt = stmt.order_by(*order).offset(min(page.offset, _BIGINT_MAX))
         if page.limit is None:
             data = list(conn.execute(stmt).scalars())
             return QueryResultData(data=data, page_info=_page_info(False, total)), "sql"
-        data = list(conn.execute(stmt.limit(page.limit + 1)).scalars())
+        data = list(conn.execute(stmt.limit(_fetch(page.limit))).scalars())
         has_next = len(data) > page.limit
         info = _page_info(has_next, total)
         return QueryResultData(data=data[: page.limit], page_info=info), "sql"
@@ -121,7 +130,7 @@ def run_query(
         stmt = stmt.where(comp.keyset(cols, key, after=not before))
     if before:
         order = [c.expr.asc() if c.desc else c.expr.desc() for c in cols]
-    data = list(conn.execute(stmt.order_by(*order).limit(page.limit + 1)).scalars())
+    data = list(conn.execute(stmt.order_by(*order).limit(_fetch(page.limit))).scalars())
     has_next = len(data) > page.limit
     data = data[: page.limit]
     if before:

@@ -33,12 +33,17 @@ from atoma_actors.core.filters import (
     StringMatch,
 )
 from atoma_actors.core.sorting import SortRule
+from atoma_actors.protocol.errors import ValidationError
 
-__all__ = ["Compiler", "FieldSql", "SortColumn"]
+__all__ = ["Compiler", "FieldSql", "SortColumn", "wide_int"]
 
 Clause = ColumnElement[Any]
 _UNSAFE_SEGMENT = re.compile(r'["\\\x00-\x1f\x7f]')
-_INT_LIKE = re.compile(r"^-?\d+$")
+# PostgreSQL reads a path step as an array index the way strtol does (leading blanks and a
+# sign allowed): any step that starts like a number is left to the Python engine.
+_INT_LIKE = re.compile(r"^\s*[+-]?\d")
+# SQLite binds integers as int64; wider ones (JSON allows them) are compared in Python.
+_INT64_MIN, _INT64_MAX = -(2**63), 2**63 - 1
 _MAX_FIELD = 200
 _UPPER = "ABCDEFGHIJKLMNOPQRSTUVWXYZ"
 
@@ -47,6 +52,15 @@ def _lit(text: str) -> Clause:
     # Rendered inline by the dialect's own quoting at execution: an expression index on the
     # same path then matches the query's expression.
     return sa.literal(text, sa.String(), literal_execute=True)
+
+
+def wide_int(value: Any) -> bool:
+    """Whether `value` is an integer SQLite cannot bind (outside int64)."""
+    return (
+        isinstance(value, int)
+        and not isinstance(value, bool)
+        and not _INT64_MIN <= value <= _INT64_MAX
+    )
 
 
 def _like_escape(text: str) -> str:
@@ -140,7 +154,10 @@ class FieldSql:
 
     def num(self) -> Clause:
         if self.c.postgres:
-            return sa.case((self.kind == "number", sa.cast(self.text, sa.Numeric)))
+            # Typed so that compared values bind as NUMERIC, not as BIGINT (out of range
+            # for integers of 2**63 and more).
+            num = sa.case((self.kind == "number", sa.cast(self.text, sa.Numeric)))
+            return sa.type_coerce(num, sa.Numeric())
         return self.text
 
     def str(self) -> Clause:
@@ -187,6 +204,14 @@ class Compiler:
         self._fields[name] = out
         return out
 
+    def number(self, value: Any) -> Any:
+        """`value` ready to compare with a number column."""
+        if self.postgres:
+            # Bound as NUMERIC: left to itself an int binds as BIGINT, out of range at 2**63.
+            return sa.literal(value, sa.Numeric())
+        # SQLite reads stored integers wider than int64 as REAL: compare alike.
+        return float(value) if wide_int(value) else value
+
     # filters -------------------------------------------------------------------------------
 
     def compile_filter(self, node: Filter | None) -> tuple[Clause | None, bool]:
@@ -218,6 +243,11 @@ class Compiler:
         f = self.field(field) if isinstance(field, str) else None
         if f is None:
             return None, False
+        if not self.postgres and (
+            wide_int(getattr(node, "value", None))
+            or any(wide_int(v) for v in getattr(node, "values", ()))
+        ):
+            return None, False
         if isinstance(node, Compare):
             return self._compare(f, node.op, node.value), True
         if isinstance(node, In):
@@ -236,11 +266,11 @@ class Compiler:
                 return f.is_bool(value)
             if isinstance(value, str):
                 return sa.and_(f.is_string(), f.str() == value)
-            return sa.and_(f.is_number(), f.num() == value)
+            return sa.and_(f.is_number(), f.num() == self.number(value))
         if isinstance(value, str):
             guard, expr = f.is_string(), f.str()
         else:
-            guard, expr = f.is_number(), f.num()
+            guard, expr, value = f.is_number(), f.num(), self.number(value)
         cmp = {"gt": expr > value, "gte": expr >= value, "lt": expr < value, "lte": expr <= value}[
             op
         ]
@@ -253,7 +283,7 @@ class Compiler:
         if strs:
             ors.append(sa.and_(f.is_string(), f.str().in_(strs)))
         if nums:
-            ors.append(sa.and_(f.is_number(), f.num().in_(nums)))
+            ors.append(sa.and_(f.is_number(), f.num().in_([self.number(n) for n in nums])))
         for b in (True, False):
             if any(v is b for v in values):
                 ors.append(f.is_bool(b))
@@ -312,17 +342,25 @@ class Compiler:
                 (f.is_bool(True), 1),
                 else_=0,
             )
+            if self.postgres:
+                # Typed by its literals the case would be INTEGER, and so would the keyset's
+                # binds: a cursor value of 2**31 or more would then be out of range.
+                num = sa.type_coerce(num, sa.Numeric())
             text = sa.case((f.is_string(), f.str()), else_="")
             if self.postgres:
                 text = text.collate("C")
             cols += [SortColumn(group, False), SortColumn(num, desc), SortColumn(text, desc)]
         return cols
 
-    @staticmethod
-    def key_values(rules: Sequence[SortRule], values: Sequence[Any]) -> list[Any]:
-        """The values of `sort_columns` for an entity whose sort values are `values`."""
+    def key_values(self, rules: Sequence[SortRule], values: Sequence[Any]) -> list[Any]:
+        """The values of `sort_columns` for an entity whose sort values are `values`.
+
+        Values a real entity cannot have (decoded from a crafted cursor) are a
+        `ValidationError`, not a database error.
+        """
         out: list[Any] = []
         for (name, direction), v in zip(rules, values, strict=True):
+            _check_cursor_value(v, name, postgres=self.postgres)
             if name == "id":
                 out.append(v)
                 continue
@@ -333,7 +371,8 @@ class Compiler:
             elif isinstance(v, bool):
                 out += [ranks[2], int(v), ""]
             elif isinstance(v, int | float) and not math.isnan(v):
-                out += [ranks[0], v, ""]
+                # SQLite reads stored integers wider than int64 as REAL: compare alike.
+                out += [ranks[0], self.number(v), ""]
             elif isinstance(v, str):
                 out += [ranks[1], 0, v]
             else:
@@ -350,3 +389,21 @@ class Compiler:
             eqs = [c.expr == v for c, v in zip(cols[:i], values[:i], strict=True)]
             ors.append(sa.and_(*eqs, step) if eqs else step)
         return sa.or_(*ors)
+
+
+def _bad_cursor(message: str) -> ValidationError:
+    return ValidationError(f"invalid cursor: {message}", code="INVALID_CURSOR")
+
+
+def _check_cursor_value(value: Any, field: str, *, postgres: bool) -> None:
+    if field == "id" and not isinstance(value, str):
+        raise _bad_cursor("the id sort value must be a string")
+    if isinstance(value, float) and math.isinf(value):
+        raise _bad_cursor(f"non-finite sort value for {field!r}")
+    if isinstance(value, str):
+        try:
+            value.encode()
+        except UnicodeEncodeError:
+            raise _bad_cursor(f"sort value for {field!r} is not valid text") from None
+        if postgres and "\x00" in value:
+            raise _bad_cursor(f"sort value for {field!r} holds U+0000")

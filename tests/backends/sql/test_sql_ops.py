@@ -291,3 +291,36 @@ def test_sqlite_pragmas(tmp_path):
         assert conn.execute(sa.text("PRAGMA journal_mode")).scalar() == "wal"
         assert conn.execute(sa.text("PRAGMA synchronous")).scalar() == 2  # FULL
         assert conn.execute(sa.text("PRAGMA busy_timeout")).scalar() == 10000
+
+
+def test_memory_sqlite_concurrent_ops_stay_whole():
+    """In memory every thread shares one connection: writes and reads from several threads
+    must not interleave their transactions on it (a write half-applied, with its change-log
+    and idempotency rows but without its row)."""
+    from atoma_backend_sql import SqlBackend
+
+    with SqlBackend("sqlite://") as b:
+        stop = threading.Event()
+        failures: list[dict] = []
+
+        def writer(w: int) -> None:
+            for i in range(40):
+                res = run1(b, write_op("t", *[create(f"{w}-{i}-{j}", {"x": j}) for j in range(10)]))
+                if not (res["ok"] and all(r["ok"] for r in res["data"]["results"])):
+                    failures.append(res)
+
+        def reader() -> None:
+            while not stop.is_set():
+                res = run1(b, query_op("t", {"filter": {"op": "eq", "field": "x", "value": 3}}))
+                if not res["ok"]:
+                    failures.append(res)
+
+        with ThreadPoolExecutor(6) as pool:
+            readers = [pool.submit(reader) for _ in range(3)]
+            for f in [pool.submit(writer, w) for w in range(3)]:
+                f.result(60)
+            stop.set()
+            for f in readers:
+                f.result(WAIT)
+        assert failures == []
+        assert raw_count(b) == (1200, 1200, 1200)  # rows, changes, idempotency records
