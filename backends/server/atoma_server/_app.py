@@ -45,7 +45,7 @@ from atoma_actors.protocol.results import (
 )
 
 from ._hooks import RequestContext, ServerHooks
-from ._limits import Limits, check_op, check_request
+from ._limits import Limits, check_op, check_request, check_text
 from ._notify import NotifyHub
 from ._scope import OPEN, Scope
 
@@ -219,7 +219,11 @@ class _OpsServer:
         for hook in self.hooks:
             hook.on_request(ctx)
         body = await _read_body(request, self.limits.max_body_bytes)
-        parsed = validate_as(OpsRequest, decode(body, request.headers.get("content-type")))
+        content_type = request.headers.get("content-type")
+        raw = decode(body, content_type)
+        if media_type(content_type) == JSON:
+            check_text(body, raw)  # msgpack decodes strings as strict UTF-8 already
+        parsed = validate_as(OpsRequest, raw)
         ctx.meta, ctx.ops = parsed.meta, list(parsed.ops)
         check_request(ctx.ops, ctx.meta, self.limits)
 
@@ -231,7 +235,7 @@ class _OpsServer:
                 for hook in self.hooks:
                     op = hook.on_op(ctx, op) or op
                 ctx.scope.check(op, self.resources)
-                check_op(op, self.limits)
+                op = check_op(op, self.limits)
                 runnable.append((index, ctx.scope.to_storage(op)))
             except AtomaError as exc:
                 results[index] = _op_error(op.op_id, exc)

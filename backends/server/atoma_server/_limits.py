@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import json
 import math
+import re
 from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -17,10 +18,16 @@ from typing import Any
 from atoma_actors.protocol.errors import LimitsError, ValidationError
 from atoma_actors.protocol.ops import ChangesPullOp, Meta, Operation, QueryOp, WriteOp
 
-__all__ = ["Limits", "check_op", "check_request", "check_value"]
+__all__ = ["Limits", "check_op", "check_request", "check_text", "check_value"]
 
 _INT_MIN = -(2**63)
 _INT_MAX = 2**64 - 1  # the widest integer msgpack can carry back to a client
+# A JSON escape of a UTF-16 surrogate: only a body holding one can decode to a lone surrogate.
+_SURROGATE_ESCAPE = re.compile(rb"\\u[dD][89a-fA-F]")
+# What storages page by when a request names no size (core.paging's cursor default and
+# core.storage's pull default); the server cannot import them.
+_CURSOR_DEFAULT_LIMIT = 50
+_PULL_DEFAULT_LIMIT = 100
 
 
 @dataclass(frozen=True, slots=True)
@@ -55,9 +62,26 @@ def check_request(ops: Sequence[Operation], meta: Meta, limits: Limits) -> None:
             raise _limit("maxQueries", queries, limits.max_queries)
 
 
+def check_text(body: bytes, value: Any) -> None:
+    """Refuse a JSON body whose strings cannot be encoded back (a lone surrogate escape such
+    as `"\\ud800"` is valid JSON syntax but no Unicode text): no storage could store it
+    and no answer could carry it. Valid surrogate pairs decode to one character and pass."""
+    if not _SURROGATE_ESCAPE.search(body):
+        return
+    try:
+        # C speed: the encoder keeps lone surrogates and UTF-8 refuses them.
+        json.dumps(value, ensure_ascii=False).encode()
+    except UnicodeEncodeError as exc:
+        raise ValidationError(
+            "the body holds a lone UTF-16 surrogate escape (not valid Unicode text)",
+            code="INVALID_BODY",
+        ) from exc
+
+
 def check_value(value: Any, limits: Limits, where: str) -> None:
     """Refuse values a storage engine or the other codec could not hold: nesting deeper
-    than `max_depth`, integers wider than 64 bits, NaN and infinities (JSON parses `1e999`)."""
+    than `max_depth`, integers wider than 64 bits, NaN and infinities (JSON parses `1e999`),
+    and leaves or keys that are not JSON (msgpack's bin and ext types, non-string keys)."""
     stack: list[tuple[Any, int]] = [(value, 1)]
     while stack:
         node, depth = stack.pop()
@@ -68,17 +92,31 @@ def check_value(value: Any, limits: Limits, where: str) -> None:
                     code="TOO_DEEP",
                     details={"max": limits.max_depth},
                 )
-            children = node.values() if isinstance(node, dict) else node
+            if isinstance(node, dict):
+                if not all(type(k) is str for k in node):
+                    raise ValidationError(
+                        f"{where} holds an object key that is not a string", code="INVALID_VALUE"
+                    )
+                children = node.values()
+            else:
+                children = node
             stack.extend((child, depth + 1) for child in children)
-        elif isinstance(node, bool):
+        elif node is None or isinstance(node, str | bool):
             continue
         elif isinstance(node, int):
             if not _INT_MIN <= node <= _INT_MAX:
                 raise ValidationError(
                     f"{where} holds an integer wider than 64 bits", code="NUMBER_OUT_OF_RANGE"
                 )
-        elif isinstance(node, float) and not math.isfinite(node):
-            raise ValidationError(f"{where} holds a non-finite number", code="NUMBER_OUT_OF_RANGE")
+        elif isinstance(node, float):
+            if not math.isfinite(node):
+                raise ValidationError(
+                    f"{where} holds a non-finite number", code="NUMBER_OUT_OF_RANGE"
+                )
+        else:
+            raise ValidationError(
+                f"{where} holds a {type(node).__name__}, not a JSON value", code="INVALID_VALUE"
+            )
 
 
 def _check_int(value: int | None, where: str) -> None:
@@ -91,10 +129,32 @@ def _page_limit(query: dict[str, Any]) -> Any:
     return page.get("limit") if isinstance(page, dict) else None
 
 
-def check_op(op: Operation, limits: Limits) -> None:
-    """Raise `LimitsError`/`ValidationError` when this one op asks too much."""
+def _capped_query(op: QueryOp, maximum: int) -> QueryOp:
+    """`op` with a page limit when it names none, so leaving the limit out cannot read a
+    whole resource: an offset page (or no page) gets `maximum`, a cursor page the smaller
+    of its usual default and `maximum`."""
+    query = op.query.query
+    page = query.get("page")
+    if page is None:
+        page = {"mode": "offset"}
+    if not isinstance(page, dict) or page.get("limit") is not None:
+        return op  # a malformed page is the storage's validation error to give
+    cursor = page.get("mode") == "cursor" or (
+        "mode" not in page and ("after" in page or "before" in page)
+    )
+    if cursor and maximum >= _CURSOR_DEFAULT_LIMIT:
+        return op
+    spec = op.query.model_copy(update={"query": {**query, "page": {**page, "limit": maximum}}})
+    return op.model_copy(update={"query": spec})
+
+
+def check_op(op: Operation, limits: Limits) -> Operation:
+    """The op to run (page limits filled in under `max_page_limit`); raise
+    `LimitsError`/`ValidationError` when this one op asks too much."""
     if isinstance(op, QueryOp):
         check_value(op.query.query, limits, "query")
+        if limits.max_page_limit is not None:
+            op = _capped_query(op, limits.max_page_limit)
         limit = _page_limit(op.query.query)
         if (
             limits.max_page_limit is not None
@@ -106,6 +166,9 @@ def check_op(op: Operation, limits: Limits) -> None:
     elif isinstance(op, ChangesPullOp):
         limit = op.pull.limit
         _check_int(limit, "pull.limit")
+        cap = limits.max_page_limit
+        if limit is None and cap is not None and cap < _PULL_DEFAULT_LIMIT:
+            op = op.model_copy(update={"pull": op.pull.model_copy(update={"limit": cap})})
         if (
             limits.max_page_limit is not None
             and limit is not None
@@ -131,3 +194,4 @@ def check_op(op: Operation, limits: Limits) -> None:
                     raise _limit(
                         "maxItemBytes", size, limits.max_item_bytes, opId=op.op_id, index=index
                     )
+    return op

@@ -68,6 +68,12 @@ json_leaf = st.one_of(
     st.floats(allow_nan=True, allow_infinity=True),
     st.integers(min_value=-(2**80), max_value=2**80),
     st.text(max_size=20),
+    # Lone surrogates: JSON escapes them ("\\ud800"), valid syntax but not Unicode text.
+    st.text(st.characters(min_codepoint=0xD800, max_codepoint=0xDFFF), min_size=1, max_size=2),
+)
+# What msgpack carries beyond JSON: bin and ext values.
+wire_leaf = st.one_of(
+    st.binary(max_size=8), st.builds(msgpack.ExtType, st.integers(0, 127), st.binary(max_size=4))
 )
 json_value = st.recursive(
     json_leaf,
@@ -92,7 +98,7 @@ def test_random_shapes(target, value, fmt):
     else:
         try:
             packed = msgpack.packb(value)
-        except OverflowError:  # msgpack cannot even say it; no client can send it
+        except (OverflowError, UnicodeEncodeError):  # no client can send it as msgpack
             return
         target.send(packed, "application/msgpack")
 
@@ -193,3 +199,14 @@ def test_deep_msgpack(target):
         ),
         "application/msgpack",
     )
+
+
+@FUZZ
+@given(path=st.sampled_from(PATHS), value=st.one_of(wire_leaf, json_value))
+def test_one_field_swapped_msgpack(target, path, value):
+    """bin and ext values anywhere in a msgpack body: refused, never stored or echoed."""
+    try:
+        content = msgpack.packb(_replace(TEMPLATE, path, value), use_bin_type=True)
+    except (OverflowError, UnicodeEncodeError):
+        return
+    target.send(content, "application/msgpack")

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import socket
 
+import msgpack
 import pytest
 from atoma_server import Limits
 from server_wire import create, create_entry, post, pull, query, request, write
@@ -168,3 +169,100 @@ def test_limits_can_be_switched_off(serve, storage, http):
     url = serve(storage, limits=Limits(max_ops=None, max_queries=None)).url
     status, body = post(http, url, request(*[query(f"q{i}", "users") for i in range(150)]))
     assert status == 200 and len(body["data"]["results"]) == 150
+
+
+_SURROGATE_BODY = (
+    b'{"meta":{"v":1},"ops":[{"opId":"w","kind":"write","write":{"resource":"t","entries":['
+    b'{"action":"create","item":{"id":"a","value":{"s":"\\ud800"},'
+    b'"meta":{"idempotencyKey":"k1","clientTimeMs":1}}}]}}]}'
+)
+
+
+@pytest.mark.parametrize("where", ["value", "id", "opId", "key"])
+@pytest.mark.parametrize("storage_kind", ["memory", "sql"])
+def test_lone_surrogate_escapes_are_400_and_write_nothing(serve, http, where, storage_kind):
+    """`"\\ud800"` is valid JSON syntax but not Unicode text: no storage can hold it and no
+    answer can carry it back."""
+    from atoma_backend_sql import SqlBackend
+
+    from atoma_actors.core.storage import MemoryStorage
+
+    clean = _SURROGATE_BODY.replace(b"\\ud800", b"ok")
+    body = {
+        "value": _SURROGATE_BODY,
+        "id": clean.replace(b'"id":"a"', b'"id":"a\\udfff"'),
+        "opId": clean.replace(b'"opId":"w"', b'"opId":"\\uDBFF"'),
+        "key": clean.replace(b'{"s":', b'{"\\ud800":'),
+    }[where]
+    store = MemoryStorage() if storage_kind == "memory" else SqlBackend("sqlite://")
+    try:
+        url = serve(store, limits=Limits(max_item_bytes=None)).url
+        status, answer = post(http, url, body)
+        assert status == 400, answer
+        assert answer["error"]["code"] == "INVALID_BODY"
+        status, answer = post(http, url, request(query("q", "t")))
+        assert status == 200 and answer["data"]["results"][0]["data"]["data"] == []
+        # A valid pair spelled as escapes is one character and passes.
+        pair = _SURROGATE_BODY.replace(b"\\ud800", b"\\ud83d\\ude00")
+        status, answer = post(http, url, pair)
+        assert status == 200 and answer["data"]["results"][0]["ok"], answer
+        status, answer = post(http, url, request(query("q", "t")))
+        assert answer["data"]["results"][0]["data"]["data"][0]["s"] == "\U0001f600"
+    finally:
+        getattr(store, "close", lambda: None)()
+
+
+@pytest.mark.parametrize(
+    "value",
+    [
+        {"b": b"\xff\xfe"},
+        {"nested": [1, {"e": msgpack.ExtType(5, b"x")}]},
+        {"nested": {b"k": 1}},
+    ],
+)
+@pytest.mark.parametrize("item_limit", [256 * 1024, None])
+def test_msgpack_bin_and_ext_values_fail_their_op(serve, storage, http, value, item_limit):
+    url = serve(storage, limits=Limits(max_item_bytes=item_limit)).url
+    body = msgpack.packb(
+        request(
+            create("bad", "t", "a", value),
+            query("q", "t", {"filter": {"op": "eq", "field": "b", "value": b"\x01"}}),
+            create("good", "t", "b", {"n": 1}),
+        ),
+        use_bin_type=True,
+    )
+    status, answer = post(http, url, body, fmt="msgpack")
+    assert status == 200, answer
+    bad, q, good = answer["data"]["results"]
+    assert (bad["ok"], bad["error"]["code"]) == (False, "INVALID_VALUE"), bad
+    assert (q["ok"], q["error"]["code"]) == (False, "INVALID_VALUE"), q
+    assert good["ok"] is True
+    assert sorted(storage.snapshot("t")) == ["b"]
+
+
+@pytest.mark.parametrize(
+    ("q", "expect"),
+    [
+        ({}, 10),
+        ({"page": None}, 10),
+        ({"page": {"mode": "offset"}}, 10),
+        ({"page": {"mode": "offset", "offset": 45, "limit": None}}, 5),
+        ({"page": {"mode": "cursor"}}, 10),
+        ({"sort": [{"field": "id", "dir": "asc"}], "page": {"mode": "offset", "limit": 3}}, 3),
+    ],
+)
+def test_a_query_without_a_limit_gets_max_page_limit(serve, http, q, expect):
+    """Leaving the limit out must not read past `max_page_limit`; `hasNext` says more exist."""
+    from atoma_backend_sql import SqlBackend
+
+    with SqlBackend("sqlite://") as sql:
+        entries = [create_entry(f"e{i:02}", {}) for i in range(50)]
+        assert post(http, serve(sql).url, request(write("w", "t", entries)))[0] == 200
+        url = serve(sql, limits=Limits(max_page_limit=10)).url
+        status, body = post(http, url, request(query("q", "t", q), pull("p")))
+        assert status == 200
+        res, pulled = body["data"]["results"]
+        assert res["ok"], res
+        assert len(res["data"]["data"]) == expect
+        assert res["data"]["pageInfo"]["hasNext"] is (expect != 5)
+        assert len(pulled["data"]["changes"]) == 10
