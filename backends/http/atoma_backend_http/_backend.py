@@ -10,6 +10,7 @@ and httpx-sse.
 
 from __future__ import annotations
 
+import logging
 import threading
 import time
 from collections.abc import Callable, Mapping, Sequence
@@ -32,10 +33,12 @@ from atoma_actors.protocol.errors import (
 from atoma_actors.protocol.ops import Meta, Operation, OpsRequest
 from atoma_actors.protocol.results import NotifyMessage, OpsResponse, OpsResponseOk
 
-from ._notify import Callback, NotifyListener, call_all
+from ._notify import Callback, ErrorCallback, NotifyListener, call_all
 from ._retry import Backoff
 
 __all__ = ["HttpBackend"]
+
+log = logging.getLogger("atoma_backend_http")
 
 
 def _status_error(status: int, reason: str) -> AtomaError:
@@ -95,6 +98,7 @@ class HttpBackend:
         self._closed = threading.Event()
         self._lock = threading.Lock()
         self._subscribers: dict[int, Callback] = {}
+        self._error_callbacks: dict[int, ErrorCallback] = {}
         self._next_token = 0
         self._listener: NotifyListener | None = None
         self._backend: Backend | None = None
@@ -195,15 +199,26 @@ class HttpBackend:
 
     # -- notify ------------------------------------------------------------------------
 
-    def subscribe(self, callback: Callback) -> Callable[[], None]:
+    def subscribe(
+        self, callback: Callback, *, on_error: ErrorCallback | None = None
+    ) -> Callable[[], None]:
         """Call `callback(NotifyMessage)` when the server reports changes (on the listener's
-        thread); returns an idempotent unsubscribe. The SSE stream runs while anyone listens."""
+        thread); returns an idempotent unsubscribe. The SSE stream runs while anyone listens.
+
+        A refusal retrying cannot fix (400/401/403/404/405/410) stops the stream: it is logged,
+        kept in `notify_error`, and `on_error(error)` is called once. The next `subscribe`
+        tries again with a new stream."""
         if self._closed.is_set():
             raise ClientClosed("the HTTP backend is closed")
         with self._lock:
             token = self._next_token
             self._next_token += 1
             self._subscribers[token] = callback
+            if on_error is not None:
+                self._error_callbacks[token] = on_error
+            if self._listener is not None and self._listener.failed:
+                self._listener.stop(timeout=0)
+                self._listener = None
             if self._listener is None:
                 self._listener = NotifyListener(
                     self._notify_url,
@@ -213,12 +228,14 @@ class HttpBackend:
                     read_timeout=self._notify_read_timeout,
                     backoff=self.backoff,
                     dispatch=self._dispatch,
+                    on_failed=self._notify_failed,
                 )
                 self._listener.start()
 
         def unsubscribe() -> None:
             with self._lock:
                 self._subscribers.pop(token, None)
+                self._error_callbacks.pop(token, None)
                 listener = self._listener if not self._subscribers else None
                 if listener is not None:
                     self._listener = None
@@ -228,10 +245,27 @@ class HttpBackend:
         return unsubscribe
 
     def wait_notify_ready(self, timeout: float | None = None) -> bool:
-        """Block until the notify stream is connected (True), or `timeout` passes (False)."""
+        """Block until the notify stream is connected (True), or `timeout` passes or the
+        stream is refused for good (False)."""
         with self._lock:
             listener = self._listener
-        return listener is not None and listener.connected.wait(timeout)
+        return listener is not None and listener.wait_ready(timeout)
+
+    @property
+    def notify_error(self) -> AtomaError | None:
+        """Why the notify stream gave up (a permanent refusal), or None while it is fine."""
+        with self._lock:
+            listener = self._listener
+        return listener.error if listener is not None else None
+
+    def _notify_failed(self, error: AtomaError) -> None:
+        with self._lock:
+            callbacks = list(self._error_callbacks.values())
+        for callback in callbacks:
+            try:
+                callback(error)
+            except Exception:
+                log.exception("a notify error callback raised")
 
     def _dispatch(self, message: NotifyMessage) -> None:
         with self._lock:
@@ -268,6 +302,7 @@ class HttpBackend:
         with self._lock:
             listener, self._listener = self._listener, None
             self._subscribers.clear()
+            self._error_callbacks.clear()
         if listener is not None:
             listener.stop()
         self._client.close()
