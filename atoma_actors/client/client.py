@@ -32,7 +32,7 @@ from atoma_actors.runtime.backend_actor import BackendGroup
 from atoma_actors.runtime.clock import Clock, RealClock, Scheduler
 from atoma_actors.runtime.events import EventBus
 from atoma_actors.runtime.ops_chain import OpsCall, build_chain
-from atoma_actors.runtime.reply import Reply, future_reply
+from atoma_actors.runtime.reply import Reply, future_reply, settle
 from atoma_actors.runtime.router import SetStoreStrategy, StrategyRouter
 from atoma_actors.runtime.store_actor import StoreActor, StoreView
 from atoma_actors.runtime.strategies.direct import DirectStrategy
@@ -206,6 +206,7 @@ class Client:
             self._scheduler,
             self._queue_options,
             gate=self._queue_gate,
+            source=source,
         )
         self._strategies = strategies
         self._router = StrategyRouter.start(strategies, strategy)
@@ -335,15 +336,12 @@ class Client:
         def deliver(outcome: Any) -> None:
             try:
                 self._report(kind, store, outcome)
-                if isinstance(outcome, BaseException):
-                    future.set_exception(outcome)
-                else:
+                if not isinstance(outcome, BaseException):
                     try:
-                        value = shape(outcome)
-                    except BaseException as exc:
-                        future.set_exception(exc)
-                    else:
-                        future.set_result(value)
+                        outcome = shape(outcome)
+                    except Exception as exc:
+                        outcome = exc
+                settle(future, outcome)
             finally:
                 with self._inflight_cond:
                     self._inflight -= 1

@@ -147,7 +147,10 @@ class NowaitStore:
             if hit is not None:
                 return done(hit)
         query = normalize_query({"filter": {"op": "eq", "field": "id", "value": id}})
-        return self._read(query, _first, missing_id=id, **opts)
+        seen = self._view.snapshot.get(id)
+        return self._read(
+            query, _first, missing_id=id, missing_version=seen["version"] if seen else -1, **opts
+        )
 
     def get_many(
         self, ids: Iterable[str], *, force: bool = False, **opts: Any
@@ -239,6 +242,7 @@ class NowaitStore:
         timeout: float | None = None,
         context: Mapping[str, Any] | None = None,
         missing_id: str | None = None,
+        missing_version: int | None = None,
         force: bool = False,
     ) -> Future[Any]:
         client = self._client
@@ -258,6 +262,7 @@ class NowaitStore:
                 context=dict(context or {}),
                 deadline=client._deadline(timeout),
                 missing_id=missing_id,
+                missing_version=missing_version,
             )
         )
         return future

@@ -30,16 +30,19 @@ ChangeKey = tuple[int, int]
 
 @dataclass(frozen=True, slots=True)
 class PendingChange:
-    """One optimistic change. `put` replaces the value, `merge` patches it, `delete` removes."""
+    """One optimistic change. `put` replaces the value, `merge` patches it, `delete` removes.
+    An update `needs_base`: replayed onto nothing (its create was rolled back), it shows
+    nothing rather than inventing an entity that never existed anywhere."""
 
     key: ChangeKey
     id: str
     kind: Literal["put", "merge", "delete"]
     value: Entity | None = None
+    needs_base: bool = False
 
 
 def _replay(base: Entity | None, change: PendingChange, tomb_version: int) -> Entity | None:
-    if change.kind == "delete":
+    if change.kind == "delete" or (base is None and change.needs_base):
         return None
     version = base["version"] + 1 if base is not None else tomb_version + 1
     fields = {k: v for k, v in (change.value or {}).items() if k not in ("id", "version")}
@@ -113,11 +116,17 @@ class StoreState:
             self._set_confirmed(id_, entity, version)
             self._recompute(id_)
 
-    def forget_missing(self, id_: str) -> None:
-        """The backend says `id_` does not exist: drop it from the confirmed cache."""
-        if id_ in self.confirmed:
-            del self.confirmed[id_]
-            self._recompute(id_)
+    def forget_missing(self, id_: str, seen_version: int | None) -> None:
+        """The backend says `id_` does not exist: drop it from the confirmed cache, unless
+        a version other than `seen_version` (what the asker saw; None: any) was confirmed
+        since the question was asked — then the answer is older than what we know."""
+        known = self.confirmed.get(id_)
+        if known is None:
+            return
+        if seen_version is not None and known.get("version") != seen_version:
+            return
+        del self.confirmed[id_]
+        self._recompute(id_)
 
     def load(self, entities: Mapping[str, Entity]) -> None:
         """Replace the confirmed state wholesale (hydration from a durable store)."""

@@ -50,6 +50,26 @@ class _Generation:
 class _Execute:
     call: OpsCall
     reply: Reply[Any]
+    phase: _Phase
+
+
+class _Phase:
+    """Where a call is: `queued` in an actor's mailbox, `running` in the ops client, or
+    `expired` (its deadline passed while queued: answered, never to be sent). Moves under
+    the group's lock, so a call is either sent or expired, never both."""
+
+    __slots__ = ("lock", "value")
+
+    def __init__(self, lock: threading.Lock) -> None:
+        self.lock = lock
+        self.value = "queued"
+
+    def begin(self) -> bool:
+        with self.lock:
+            if self.value != "queued":
+                return False
+            self.value = "running"
+            return True
 
 
 @dataclass(frozen=True, slots=True)
@@ -88,7 +108,7 @@ class BackendActor(pykka.ThreadingActor):
         if not isinstance(message, _Execute):
             return
         call, reply = message.call, message.reply
-        if reply.done:
+        if reply.done or not message.phase.begin():
             return  # abandoned (deadline passed or slot failed) before we got to it
         if self._generation.retired:
             reply(BackendUnavailable("backend actor was replaced"))
@@ -164,21 +184,22 @@ class BackendGroup:
         self.degraded = False
         self._probe_in_flight = False
         self._stopped = False
+        self._pins: dict[str, tuple[int, int]] = {}  # key in flight -> (slot, calls)
         for slot in self._slots:
             self._start_actor(slot)
 
     # -- the terminal Submit -------------------------------------------------------------
     def submit(self, call: OpsCall, reply: Reply[Any]) -> None:
-        slot = self._slots[zlib.crc32(call.route_key.encode()) % len(self._slots)]
         probing = False
-
         timers: list[TimerHandle] = []
+        phase = _Phase(self._lock)
 
         def done(outcome: Any) -> None:
             for timer in timers:
                 timer.cancel()
             with self._lock:
                 slot.inflight.pop(call.call_id, None)
+                self._unpin(call.keys)
                 if probing:
                     self._probe_in_flight = False
                 recovered = self.degraded and not isinstance(outcome, BackendUnavailable)
@@ -188,6 +209,7 @@ class BackendGroup:
 
         tracked: Reply[Any] = Reply(done)
         with self._lock:
+            slot = self._slot_for(call)
             if self.state == "open":
                 refused = "circuit open"
             elif self.state == "half_open" and self._probe_in_flight:
@@ -201,16 +223,17 @@ class BackendGroup:
                 probing = self.state == "half_open"
                 self._probe_in_flight = self._probe_in_flight or probing
                 slot.inflight[call.call_id] = tracked
+                self._pin(call.keys, slot.index)
         if refused:
             reply(BackendUnavailable(f"{self.name}: {refused}"))
             return
         if call.deadline is not None:
             timer = self._scheduler.call_later(
                 call.deadline - self._clock.now(),
-                lambda: self._expire(slot, generation, call.call_id),
+                lambda: self._expire(slot, generation, call.call_id, phase, tracked),
             )
             timers.append(timer)
-        actor.tell(_Execute(call, tracked))
+        actor.tell(_Execute(call, tracked, phase))
 
     # -- called by the Supervisor --------------------------------------------------------
     def fail_slot(self, index: int, generation: int, error: BaseException) -> bool:
@@ -227,6 +250,10 @@ class BackendGroup:
             reply(error)
         actor.stop(block=False)
         return True
+
+    def is_current(self, index: int, generation: int) -> bool:
+        with self._lock:
+            return self._slots[index].generation.number == generation
 
     def restart_slot(self, index: int) -> None:
         with self._lock:
@@ -279,8 +306,40 @@ class BackendGroup:
 
         slot.actor = BackendActor.start(self._client, generation, on_failure, self._clock)
 
-    def _expire(self, slot: _Slot, generation: int, call_id: int) -> None:
+    def _expire(
+        self, slot: _Slot, generation: int, call_id: int, phase: _Phase, reply: Reply[Any]
+    ) -> None:
         with self._lock:
-            hung = slot.generation.number == generation and call_id in slot.inflight
-        if hung:
+            if phase.value == "queued":
+                # still waiting behind other calls: it fails alone, the actor is not to blame
+                phase.value = "expired"
+                hung = False
+            else:
+                hung = slot.generation.number == generation and call_id in slot.inflight
+        if phase.value == "expired":
+            reply(BackendUnavailable(f"{self.name}: deadline passed before the call was sent"))
+        elif hung:
             self._report(Failure(self.name, slot.index, generation, "hang", "deadline passed"))
+
+    # -- routing: one entity's calls never overtake each other ---------------------------
+    def _slot_for(self, call: OpsCall) -> _Slot:
+        """The slot of the first key already in flight (so calls touching one entity queue
+        on one actor, in order), else the slot the route key hashes to."""
+        for key in call.keys:
+            pinned = self._pins.get(key)
+            if pinned is not None:
+                return self._slots[pinned[0]]
+        return self._slots[zlib.crc32(call.route_key.encode()) % len(self._slots)]
+
+    def _pin(self, keys: tuple[str, ...], index: int) -> None:
+        for key in keys:
+            slot_index, count = self._pins.get(key, (index, 0))
+            self._pins[key] = (slot_index, count + 1)
+
+    def _unpin(self, keys: tuple[str, ...]) -> None:
+        for key in keys:
+            slot_index, count = self._pins.get(key, (0, 1))
+            if count <= 1:
+                self._pins.pop(key, None)
+            else:
+                self._pins[key] = (slot_index, count - 1)

@@ -1,9 +1,10 @@
 """Time for the runtime: the `Clock` protocol, the real clock, and the `Scheduler` that runs
 timers (queue flush delays, restart backoff, op deadlines) against whatever clock the client has.
 
-The scheduler thread never trusts time to move: it re-reads the clock after each wait, so
-under `freezegun.freeze_time` timers simply do not fire (nothing hangs; `flush()` and
-`settle()` force progress), and with a simulated clock `advance()` wakes it at once.
+With the real clock, timers run on a monotonic source that freezegun does not patch, so under
+`freeze_time` delays and backoffs still elapse and nothing hangs (`flush()` forces a queue out
+at once). With a simulated clock (`MockClock`) timers follow it exactly: they fire when
+`advance()` passes them, and `advance()` wakes the scheduler at once.
 Must not import client or any backend.
 """
 
@@ -18,6 +19,16 @@ from collections.abc import Callable
 from typing import Protocol, runtime_checkable
 
 __all__ = ["Clock", "RealClock", "Scheduler", "TimerHandle"]
+
+# freezegun patches time.monotonic but not clock_gettime: the scheduler's backstop needs a
+# clock that keeps moving while a test has frozen time.
+if hasattr(time, "clock_gettime"):
+
+    def _real_monotonic() -> float:
+        return time.clock_gettime(time.CLOCK_MONOTONIC)
+
+else:  # pragma: no cover - platforms without clock_gettime
+    _real_monotonic = time.monotonic
 
 log = logging.getLogger("atoma_actors.runtime")
 
@@ -77,12 +88,17 @@ class Scheduler:
 
     Callbacks must be quick and non-blocking (typically an actor `tell`)."""
 
-    # Bounds each wait so a clock moved by freezegun's `tick()` is noticed in time.
+    # Bounds each wait: a simulated clock may move without a wake-up call.
     _MAX_WAIT = 0.05
     _COMPACT_AT = 4096
 
     def __init__(self, clock: Clock) -> None:
         self._clock = clock
+        # With the real clock, timers run on a monotonic source freezegun does not patch:
+        # freezegun fakes time.monotonic for some threads and not others (it looks at the
+        # call stack), so mixing the two would leave timers due in another time domain.
+        # A simulated clock (MockClock) is honoured exactly: it moves only on advance().
+        self._now = _real_monotonic if isinstance(clock, RealClock) else clock.now
         self._heap: list[tuple[float, int, TimerHandle]] = []
         self._seq = itertools.count()
         self._cancelled = 0
@@ -94,7 +110,7 @@ class Scheduler:
         self._thread.start()
 
     def call_later(self, delay: float, callback: Callable[[], None]) -> TimerHandle:
-        handle = TimerHandle(self._clock.now() + max(0.0, delay), callback, self._note_cancel)
+        handle = TimerHandle(self._now() + max(0.0, delay), callback, self._note_cancel)
         with self._cond:
             if self._cancelled > self._COMPACT_AT and 2 * self._cancelled > len(self._heap):
                 # most timers are op deadlines cancelled when their op answered: drop them
@@ -129,7 +145,7 @@ class Scheduler:
             with self._cond:
                 if self._stopped:
                     return
-                now = self._clock.now()
+                now = self._now()
                 while self._heap and self._heap[0][0] <= now:
                     due.append(heapq.heappop(self._heap)[2])
                 if not due:

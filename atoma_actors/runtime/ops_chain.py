@@ -49,6 +49,8 @@ class OpsCall:
     store: str = ""
     endpoint: str = "store"
     route_key: str = ""
+    keys: tuple[str, ...] = ()
+    """The entities this call touches (`store/id`): the backend group keeps their order."""
     deadline: float | None = None
     context: dict[str, Any] = field(default_factory=dict)
     attempt: int = 1

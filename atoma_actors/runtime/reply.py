@@ -7,14 +7,17 @@ backend call that was already abandoned) are dropped. Must not import client or 
 
 from __future__ import annotations
 
+import logging
 import threading
 from collections.abc import Callable
 from concurrent.futures import Future
 from typing import Any, Generic, TypeVar
 
-__all__ = ["Reply", "future_reply"]
+__all__ = ["Reply", "future_reply", "settle"]
 
 T = TypeVar("T")
+
+log = logging.getLogger("atoma_actors.runtime")
 
 
 class Reply(Generic[T]):
@@ -35,17 +38,28 @@ class Reply(Generic[T]):
             if self._done:
                 return False
             self._done = True
-        self._deliver(outcome)
+        try:
+            self._deliver(outcome)
+        except Exception:
+            # Delivering runs on an actor's thread: a broken receiver must not kill it.
+            log.exception("a reply could not be delivered")
         return True
+
+
+def settle(future: Future[Any], outcome: Any) -> None:
+    """Settle `future` with a value or an exception, unless its caller cancelled it."""
+    if not future.set_running_or_notify_cancel():
+        return
+    if isinstance(outcome, BaseException):
+        future.set_exception(outcome)
+    else:
+        future.set_result(outcome)
 
 
 def future_reply(future: Future[Any]) -> Reply[Any]:
     """A reply that settles `future` (exceptions become the future's exception)."""
 
     def deliver(outcome: Any) -> None:
-        if isinstance(outcome, BaseException):
-            future.set_exception(outcome)
-        else:
-            future.set_result(outcome)
+        settle(future, outcome)
 
     return Reply(deliver)

@@ -29,8 +29,10 @@ from atoma_actors.core.state import PendingChange, StoreState
 from atoma_actors.core.values import check_entity, copy_json
 from atoma_actors.protocol.errors import (
     AtomaError,
+    ClientClosed,
     ConflictError,
     CurrentValue,
+    InternalError,
     NotFoundError,
     ValidationError,
     error_from_standard,
@@ -137,6 +139,7 @@ class ReadWriteback:
     page_info: PageInfo
     reply: Reply[QueryResult]
     missing_id: str | None = None
+    missing_version: int | None = None
     source: str = "remote"
 
 
@@ -256,8 +259,19 @@ class StoreActor(pykka.ThreadingActor):
 
     def on_failure(self, exception_type: Any, exception_value: Any, traceback: Any) -> None:
         log.error("store actor %s failed: %r", self._name, exception_value)
-        for flight in self._inflight.values():
-            flight.reply(exception_value)
+        self._answer_all(InternalError(f"store actor {self._name} failed: {exception_value!r}"))
+
+    def on_stop(self) -> None:
+        self._answer_all(ClientClosed("client closed before the write was answered"))
+
+    def _answer_all(self, error: AtomaError) -> None:
+        """Every write this actor still holds gets `error` (each caller exactly once)."""
+        flights, self._inflight = list(self._inflight.values()), {}
+        deferred, self._deferred = self._deferred, []
+        for flight in flights:
+            flight.reply(error)
+        for msg, _ in deferred:
+            msg.reply(error)
 
     # -- writes --------------------------------------------------------------------------
     def _drain(self) -> None:
@@ -288,17 +302,20 @@ class StoreActor(pykka.ThreadingActor):
         me = self.actor_ref
         query = normalize_query({"filter": {"op": "in", "field": "id", "values": ids}})
         assert self._fetch is not None
-        self._fetch(
-            ReadRequest(
-                store=self._name,
-                query=query,
-                reply=Reply(lambda _outcome: me.tell(_Fetched())),
-                view=self._view,
-                store_ref=me,
-                context=msg.context,
-                deadline=msg.deadline,
+        try:
+            self._fetch(
+                ReadRequest(
+                    store=self._name,
+                    query=query,
+                    reply=Reply(lambda _outcome: me.tell(_Fetched())),
+                    view=self._view,
+                    store_ref=me,
+                    context=msg.context,
+                    deadline=msg.deadline,
+                )
             )
-        )
+        except pykka.ActorDeadError:  # closing: the write behind it will meet the same end
+            me.tell(_Fetched())
 
     def _apply_write(self, msg: ApplyWrite) -> None:
         write_id = next(self._seq)
@@ -329,16 +346,19 @@ class StoreActor(pykka.ThreadingActor):
             return
         self._inflight[write_id] = flight
         me = self.actor_ref
-        self._persist(
-            PersistRequest(
-                store=self._name,
-                entries=entries,
-                reply=Reply(lambda outcome: me.tell(_Persisted(write_id, outcome))),
-                strategy=msg.strategy,
-                context=msg.context,
-                deadline=msg.deadline,
+        try:
+            self._persist(
+                PersistRequest(
+                    store=self._name,
+                    entries=entries,
+                    reply=Reply(lambda outcome: me.tell(_Persisted(write_id, outcome))),
+                    strategy=msg.strategy,
+                    context=msg.context,
+                    deadline=msg.deadline,
+                )
             )
-        )
+        except pykka.ActorDeadError:  # the router has stopped: the client is closing
+            self._persisted(_Persisted(write_id, ClientClosed("client closed")))
 
     def _plan(
         self, spec: EntrySpec, now_ms: int, key: tuple[int, int]
@@ -370,7 +390,10 @@ class StoreActor(pykka.ThreadingActor):
                 raise NotFoundError(f"{self._name}/{spec.id} does not exist")
             base = {k: v for k, v in current.items() if k not in ("id", "version")}
             if spec.fn is not None:
-                produced = spec.fn(copy_json(current))
+                try:
+                    produced = spec.fn(copy_json(current))
+                except Exception as exc:  # the user's callable: its failure is this entry's
+                    raise ValidationError(f"update function raised {exc!r}") from exc
                 check_entity(produced, "update result")
                 value = {k: v for k, v in produced.items() if k not in ("id", "version")}
                 kind: Literal["put", "merge"] = "put"
@@ -386,7 +409,9 @@ class StoreActor(pykka.ThreadingActor):
                         id=spec.id, base_version=current["version"], value=value, meta=meta
                     )
                 ),
-                PendingChange(key, spec.id, kind, patch if kind == "merge" else value),
+                PendingChange(
+                    key, spec.id, kind, patch if kind == "merge" else value, needs_base=True
+                ),
             )
         # upsert
         fields = {k: v for k, v in (spec.value or {}).items() if k not in ("id", "version")}
@@ -455,7 +480,7 @@ class StoreActor(pykka.ThreadingActor):
                     if key is not None:
                         self._state.rollback(key)
                     if isinstance(error, NotFoundError) and not self._state.has_pending(spec.id):
-                        self._state.forget_missing(spec.id)
+                        self._state.forget_missing(spec.id, None)
                     flight.results[index] = error
                     failed.append((spec.id, error))
             self._publish()
@@ -477,7 +502,7 @@ class StoreActor(pykka.ThreadingActor):
         with self._view.lock:
             self._state.merge_fetched(msg.data)
             if msg.missing_id is not None and not self._state.has_pending(msg.missing_id):
-                self._state.forget_missing(msg.missing_id)
+                self._state.forget_missing(msg.missing_id, msg.missing_version)
             self._publish()
         msg.reply(QueryResult([copy_json(e) for e in msg.data], msg.page_info, msg.source))
 
@@ -497,6 +522,4 @@ class StoreActor(pykka.ThreadingActor):
 
 
 def _wrap(exc: BaseException) -> AtomaError:
-    from atoma_actors.protocol.errors import InternalError
-
     return InternalError(f"{type(exc).__name__}: {exc}")

@@ -104,6 +104,8 @@ class Supervisor(pykka.ThreadingActor):
             )
             if not group.fail_slot(failure.slot, failure.generation, error):
                 return  # already handled for this actor
+        elif not group.is_current(failure.slot, failure.generation):
+            return  # a late answer from an actor already replaced says nothing of the new one
         else:
             group.set_state(group.state, degraded=True)
         now = self._clock.now()

@@ -396,7 +396,7 @@ def test_a_hung_lane_does_not_hold_back_another(memory, fast_policy):
 
 def test_updates_of_one_entity_in_one_request_coalesce(memory):
     clock = MockClock()
-    with queue_client(memory, clock, max_delay=60) as c:
+    with queue_client(memory, clock, max_delay=60, coalesce=True) as c:
         users = c.store("users")
         users.create({"id": "u1", "n": 0}, strategy="direct")
         entries = memory.stats.entries

@@ -55,6 +55,9 @@ class ReadRequest:
     context: dict[str, Any] = field(default_factory=dict)
     deadline: float | None = None
     missing_id: str | None = None
+    missing_version: int | None = None
+    """With `missing_id`: the version this client saw when it asked; a "not found" answer
+    only forgets the entity if nothing newer was confirmed since."""
 
 
 def group_entries(resource: str, entries: Sequence[WriteEntry]) -> list[tuple[WriteOp, list[int]]]:

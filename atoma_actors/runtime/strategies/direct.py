@@ -22,7 +22,7 @@ from atoma_actors.runtime.store_actor import PersistRequest, ReadWriteback
 
 from .base import ReadRequest, group_entries, meta_for, query_op, read_result, split_write_results
 
-__all__ = ["DirectStrategy"]
+__all__ = ["DirectStrategy", "send_read"]
 
 
 class DirectStrategy(pykka.ThreadingActor):
@@ -49,6 +49,7 @@ class DirectStrategy(pykka.ThreadingActor):
             meta=meta_for(self._time_ms()),
             store=req.store,
             route_key=f"{req.store}/{req.entries[0].item.id}",
+            keys=tuple(f"{req.store}/{entry.item.id}" for entry in req.entries),
             deadline=req.deadline,
             context=req.context,
         )
@@ -57,35 +58,41 @@ class DirectStrategy(pykka.ThreadingActor):
         )
 
     def _read(self, req: ReadRequest) -> None:
-        source = self._source
+        send_read(req, self._submit, self._time_ms(), self._source)
 
-        def answered(outcome: Any) -> None:
-            data = read_result(outcome)
-            if isinstance(data, BaseException):
-                try:
-                    local: QueryResult = req.view.query_local(req.query)
-                except Exception as exc:
-                    req.reply(exc)
-                    return
-                req.reply(local)
+
+def send_read(req: ReadRequest, submit: Submit, time_ms: int, source: str) -> None:
+    """One query op down the chain; the answer is written back through the StoreActor, and
+    any failure falls back to the local engine over the store's snapshot."""
+
+    def answered(outcome: Any) -> None:
+        data = read_result(outcome)
+        if isinstance(data, BaseException):
+            try:
+                local: QueryResult = req.view.query_local(req.query)
+            except Exception as exc:
+                req.reply(exc)
                 return
-            req.store_ref.tell(
-                ReadWriteback(
-                    query=req.query,
-                    data=data.data,
-                    page_info=data.page_info or PageInfo(has_next=False),
-                    reply=req.reply,
-                    missing_id=req.missing_id if not data.data else None,
-                    source=source,
-                )
+            req.reply(local)
+            return
+        req.store_ref.tell(
+            ReadWriteback(
+                query=req.query,
+                data=data.data,
+                page_info=data.page_info or PageInfo(has_next=False),
+                reply=req.reply,
+                missing_id=req.missing_id if not data.data else None,
+                missing_version=req.missing_version,
+                source=source,
             )
-
-        call = OpsCall(
-            ops=(query_op(req.store, req.query),),
-            meta=meta_for(self._time_ms()),
-            store=req.store,
-            route_key=f"{req.store}/?",
-            deadline=req.deadline,
-            context=req.context,
         )
-        self._submit(call, Reply(answered))
+
+    call = OpsCall(
+        ops=(query_op(req.store, req.query),),
+        meta=meta_for(time_ms),
+        store=req.store,
+        route_key=f"{req.store}/?",
+        deadline=req.deadline,
+        context=req.context,
+    )
+    submit(call, Reply(answered))

@@ -51,7 +51,7 @@ from atoma_actors.runtime.reply import Reply
 from atoma_actors.runtime.store_actor import PersistRequest
 
 from .base import ReadRequest, meta_for, new_op_id, split_write_results
-from .direct import DirectStrategy
+from .direct import send_read
 
 __all__ = [
     "FlushAll",
@@ -82,7 +82,7 @@ class QueueOptions:
     retries: int = 3
     retry_backoff: float = 0.02
     retry_backoff_max: float = 1.0
-    coalesce: bool = True
+    coalesce: bool = False
 
     @classmethod
     def from_mapping(cls, options: Mapping[str, Any]) -> QueueOptions:
@@ -317,9 +317,11 @@ class QueueStrategy(pykka.ThreadingActor):
         options: QueueOptions,
         *,
         gate: QueueGate | None = None,
+        source: str = "remote",
     ) -> None:
         super().__init__()
         self._submit = submit
+        self._source = source
         self._gate = gate
         # After a flush the queue stays eager (a lane sends as soon as it is idle) until the
         # writes admitted at the gate have all arrived: a write still on its way from the
@@ -331,7 +333,6 @@ class QueueStrategy(pykka.ThreadingActor):
         self._options = options
         self._lanes: dict[str, _Lane] = {}
         self._batch_ids = itertools.count(1)
-        self._reads = DirectStrategy(submit, clock.time_ms)
         self._stopping = False
         # counters for benches and tests: calls sent, entries sent, retries, entries merged
         self.stats = {"calls": 0, "entries": 0, "retries": 0, "coalesced": 0}
@@ -347,7 +348,7 @@ class QueueStrategy(pykka.ThreadingActor):
         elif isinstance(message, _Answered):
             self._answered(message)
         elif isinstance(message, ReadRequest):
-            self._reads._read(message)
+            send_read(message, self._submit, self._clock.time_ms(), self._source)
         elif isinstance(message, _FlushDue):
             lane = self._lanes.get(message.store)
             if lane is not None and lane.token == message.token:
@@ -497,6 +498,7 @@ class QueueStrategy(pykka.ThreadingActor):
             meta=meta_for(self._clock.time_ms()),
             store=store,
             route_key=store,
+            keys=tuple(f"{store}/{batch.wire[i].item.id}" for i in sent),
             deadline=batch.deadline,
             context=batch.context,
             attempt=batch.attempt,
