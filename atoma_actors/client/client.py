@@ -242,6 +242,7 @@ class Client:
                 self._store_actors[name] = actor
                 store = Store(self, name, view, actor)
                 self._stores[name] = store
+        assert store is not None
         if strategy is not None:
             self._store_strategy[name] = strategy
             self._router.tell(SetStoreStrategy(name, strategy))

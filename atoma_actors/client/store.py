@@ -10,7 +10,7 @@ Must not import sync or any backend.
 from __future__ import annotations
 
 import uuid
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from concurrent.futures import Future
 from typing import TYPE_CHECKING, Any, Literal
 
@@ -197,7 +197,12 @@ class NowaitStore:
             return EntrySpec("update", id_, fn=patch)
         return EntrySpec("update", id_, copy_json(check_entity(dict(patch), "patch")))
 
-    def _upsert_spec(self, value: Mapping[str, Any], conflict: str, apply: str) -> EntrySpec:
+    def _upsert_spec(
+        self,
+        value: Mapping[str, Any],
+        conflict: Literal["cas", "lww"],
+        apply: Literal["merge", "replace"],
+    ) -> EntrySpec:
         if conflict not in ("cas", "lww") or apply not in ("merge", "replace"):
             raise ValidationError("upsert: conflict is 'cas'|'lww', apply is 'merge'|'replace'")
         value = check_entity(dict(value) if isinstance(value, Mapping) else value)
@@ -207,7 +212,7 @@ class NowaitStore:
 
     def _write(
         self,
-        specs: list[EntrySpec],
+        specs: Sequence[EntrySpec],
         shape: Callable[[WriteOutcome], Any],
         *,
         strategy: str | None = None,

@@ -95,8 +95,8 @@ class _ValueIndex:
                 self._bools[value].add(eid)
             else:
                 (nums if kind == _NUM else strs).setdefault(value, set()).add(eid)
-        self._nums = SortedDict(nums)
-        self._strs = SortedDict(strs)
+        self._nums.update(nums)
+        self._strs.update(strs)
 
     def _forget(self, slot: tuple[str, Any], eid: str, nums: dict, strs: dict) -> None:
         kind, value = slot
@@ -353,14 +353,13 @@ class IndexSet:
             if found is not None:
                 known.append(found)
         known.sort(key=len)
-        out = known[0] if known else None
-        for other in known[1:]:
-            out &= other  # type: ignore[operator]
+        out: set[str] | None = set.intersection(*known) if known else None
         for estimate, index, arg in sorted(ranges, key=lambda r: r[0]):
             if out is not None and estimate >= len(out):
                 break
             found = index.lookup(arg)
-            out = found if out is None else (out & found)
+            if found is not None:  # None: this index cannot answer that node
+                out = found if out is None else (out & found)
         return out
 
     def _plan(self, node: Filter) -> set[str] | None:

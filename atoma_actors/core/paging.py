@@ -202,6 +202,7 @@ def cut_page(
         data = _smallest(matches, keys, min(limit, n))
         has_next = limit < n
     else:
+        assert bound is not None  # a cursor page with values always has a probe key
         if page.after is not None:
             rest = [i for i, k in enumerate(keys) if k > bound]
         else:

@@ -18,7 +18,7 @@ import threading
 import time
 import uuid
 from collections import OrderedDict
-from collections.abc import Callable, Iterable, Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -38,7 +38,6 @@ from atoma_actors.protocol.results import (
     OperationResult,
     OperationResultError,
     OperationResultOk,
-    PageInfo,
     QueryResultData,
     WriteItemOk,
     WriteItemResult,
@@ -161,7 +160,8 @@ class MemoryStorage:
                 continue
             target = entry.item.id
             new_id = None if target is not None else self._fresh_id(res)
-            current = res.rows.get(target if target is not None else new_id)
+            row_id = target if target is not None else new_id
+            current = res.rows.get(row_id) if row_id is not None else None
             decision = apply_entry(entry, current, resource=name, new_id=new_id)
             if decision.row is not None:
                 self._store(name, res, decision.row, now)
@@ -227,7 +227,7 @@ class MemoryStorage:
         q = normalize_query(op.query.query)
         found = evaluate(entities, q)
         data = [copy_json(e) for e in found.data]
-        return QueryResultData(data=data, page_info=_page_info(found.page_info))
+        return QueryResultData(data=data, page_info=found.page_info)
 
     # -- changes ----------------------------------------------------------------------
 
@@ -331,15 +331,3 @@ def _copy_result(result: WriteItemOk) -> WriteItemOk:
         return result
     # A fresh model, not model_copy: copy.copy of a pydantic model costs more than the write.
     return WriteItemOk(id=result.id, version=result.version, data=copy_json(result.data))
-
-
-def _page_info(info: Any) -> PageInfo | None:
-    """The engine's page info as the wire model, whatever shape the engine hands back."""
-    if info is None or isinstance(info, PageInfo):
-        return info
-    if isinstance(info, Mapping):
-        return PageInfo.model_validate(dict(info))
-    fields: Iterable[str] = ("has_next", "total", "cursor", "has_prev")
-    return PageInfo(
-        **{f: getattr(info, f, None) for f in fields if getattr(info, f, None) is not None}
-    )

@@ -9,7 +9,7 @@ are the same everywhere. Must not import runtime, client or any backend.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Literal
 
 from atoma_actors.protocol.errors import ConflictDetails, CurrentValue, StandardError
 from atoma_actors.protocol.ops import (
@@ -78,7 +78,12 @@ def _error(kind: str, code: str, message: str, **details: Any) -> StandardError:
     )
 
 
-def _conflict(resource: str, current: Row, message: str, hint: str = "rebase") -> WriteItemError:
+def _conflict(
+    resource: str,
+    current: Row,
+    message: str,
+    hint: Literal["rebase", "server-wins", "manual"] = "rebase",
+) -> WriteItemError:
     details = ConflictDetails(
         resource=resource, id=current.id, current_version=current.version, hint=hint
     )
@@ -152,40 +157,49 @@ def apply_entry(
         return _stored(id_, _next_version(current), entry.item.value, entry.options)
 
     if isinstance(entry, UpdateEntry):
-        item = entry.item
-        if live is None:
-            return WriteDecision(None, _not_found(resource, item.id))
-        stale = _stale(resource, live, item.base_version)
-        if stale is not None:
-            return stale
-        return _stored(item.id, item.base_version + 1, item.value, entry.options)
-
+        return _update(entry, live, resource)
     if isinstance(entry, UpsertEntry):
-        item = entry.item
-        mode = entry.options.upsert if entry.options and entry.options.upsert else None
-        conflict = mode.conflict if mode else "cas"
-        apply = mode.apply if mode else "merge"
-        if live is None:
-            if conflict == "cas" and item.expected_version not in (None, 0):
-                return WriteDecision(None, _not_found(resource, item.id))
-            return _stored(item.id, _next_version(current), item.value, entry.options)
-        if conflict == "cas" and (stale := _stale(resource, live, item.expected_version)):
-            return stale
-        base = {k: v for k, v in live.value.items() if k not in ("id", "version")}
-        value = {**base, **item.value} if apply == "merge" else item.value
-        return _stored(item.id, live.version + 1, value, entry.options)
-
+        return _upsert(entry, current, live, resource)
     if isinstance(entry, DeleteEntry):
-        item = entry.item
-        if live is None:
-            return WriteDecision(None, _not_found(resource, item.id))
-        stale = _stale(resource, live, item.base_version)
-        if stale is not None:
-            return stale
-        version = item.base_version + 1
-        tomb = Row(
-            id=item.id, version=version, value={"id": item.id, "version": version}, deleted=True
-        )
-        return WriteDecision(tomb, WriteItemOk(id=item.id, version=version))
-
+        return _delete(entry, live, resource)
     raise TypeError(f"not a write entry: {entry!r}")
+
+
+def _update(entry: UpdateEntry, live: Row | None, resource: str) -> WriteDecision:
+    item = entry.item
+    if live is None:
+        return WriteDecision(None, _not_found(resource, item.id))
+    stale = _stale(resource, live, item.base_version)
+    if stale is not None:
+        return stale
+    return _stored(item.id, item.base_version + 1, item.value, entry.options)
+
+
+def _upsert(
+    entry: UpsertEntry, current: Row | None, live: Row | None, resource: str
+) -> WriteDecision:
+    item = entry.item
+    mode = entry.options.upsert if entry.options and entry.options.upsert else None
+    conflict = mode.conflict if mode else "cas"
+    apply = mode.apply if mode else "merge"
+    if live is None:
+        if conflict == "cas" and item.expected_version not in (None, 0):
+            return WriteDecision(None, _not_found(resource, item.id))
+        return _stored(item.id, _next_version(current), item.value, entry.options)
+    if conflict == "cas" and (stale := _stale(resource, live, item.expected_version)):
+        return stale
+    base = {k: v for k, v in live.value.items() if k not in ("id", "version")}
+    value = {**base, **item.value} if apply == "merge" else item.value
+    return _stored(item.id, live.version + 1, value, entry.options)
+
+
+def _delete(entry: DeleteEntry, live: Row | None, resource: str) -> WriteDecision:
+    item = entry.item
+    if live is None:
+        return WriteDecision(None, _not_found(resource, item.id))
+    stale = _stale(resource, live, item.base_version)
+    if stale is not None:
+        return stale
+    version = item.base_version + 1
+    tomb = Row(id=item.id, version=version, value={"id": item.id, "version": version}, deleted=True)
+    return WriteDecision(tomb, WriteItemOk(id=item.id, version=version))

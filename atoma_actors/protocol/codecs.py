@@ -94,7 +94,7 @@ def _describe(exc: pydantic.ValidationError) -> str:
     return "; ".join(parts)
 
 
-def validate_as(tp: type[T] | Any, value: Any) -> T:
+def validate_as(tp: Any, value: Any) -> Any:
     """`value` validated as `tp` (a model or any annotated type); raises `ValidationError`."""
     try:
         return _adapter(tp).validate_python(value)
@@ -111,6 +111,6 @@ def validate_as(tp: type[T] | Any, value: Any) -> T:
         raise ValidationError("value nested too deeply") from exc
 
 
-def decode_as(tp: type[T] | Any, body: bytes, content_type: str | None = JSON) -> T:
+def decode_as(tp: Any, body: bytes, content_type: str | None = JSON) -> Any:
     """Decode `body` and validate it as `tp`: the single entry for outside bytes."""
     return validate_as(tp, decode(body, content_type))

@@ -36,7 +36,7 @@ __all__ = [
     "WriteSpec",
 ]
 
-PROTOCOL_VERSION = 1
+PROTOCOL_VERSION: Literal[1] = 1
 
 
 class Meta(LenientModel):

@@ -64,7 +64,7 @@ class TimerHandle:
     def __init__(
         self,
         due: float,
-        callback: Callable[[], None],
+        callback: Callable[[], object],
         on_cancel: Callable[[], None] | None = None,
     ) -> None:
         self.due = due
@@ -109,7 +109,7 @@ class Scheduler:
         self._thread = threading.Thread(target=self._run, name="atoma-scheduler", daemon=True)
         self._thread.start()
 
-    def call_later(self, delay: float, callback: Callable[[], None]) -> TimerHandle:
+    def call_later(self, delay: float, callback: Callable[[], object]) -> TimerHandle:
         handle = TimerHandle(self._now() + max(0.0, delay), callback, self._note_cancel)
         with self._cond:
             if self._cancelled > self._COMPACT_AT and 2 * self._cancelled > len(self._heap):

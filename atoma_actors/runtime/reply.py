@@ -23,7 +23,7 @@ log = logging.getLogger("atoma_actors.runtime")
 class Reply(Generic[T]):
     __slots__ = ("_deliver", "_done", "_lock")
 
-    def __init__(self, deliver: Callable[[T | BaseException], None]) -> None:
+    def __init__(self, deliver: Callable[[T | BaseException], object]) -> None:
         self._deliver = deliver
         self._done = False
         self._lock = threading.Lock()

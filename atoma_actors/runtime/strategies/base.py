@@ -93,26 +93,28 @@ def split_write_results(
         AdapterError("no result for entry")
     ] * count
     for op, indexes in groups:
-        result = by_op.get(op.op_id)
-        if result is None:
-            error: AtomaError = AdapterError(f"no result for op {op.op_id}")
+        items = _op_items(op, by_op.get(op.op_id), len(indexes))
+        if isinstance(items, AtomaError):
             for i in indexes:
-                out[i] = error
-            continue
-        if not isinstance(result, OperationResultOk):
-            error = error_from_standard(result.error)
-            for i in indexes:
-                out[i] = error
-            continue
-        data = result.data
-        if not isinstance(data, WriteResultData) or len(data.results) != len(indexes):
-            error = AdapterError(f"op {op.op_id}: write result does not match its entries")
-            for i in indexes:
-                out[i] = error
-            continue
-        for i, item in zip(indexes, data.results, strict=True):
-            out[i] = item
+                out[i] = items
+        else:
+            for i, item in zip(indexes, items, strict=True):
+                out[i] = item
     return out
+
+
+def _op_items(
+    op: WriteOp, result: OperationResult | None, count: int
+) -> list[WriteItemOk | WriteItemError] | AtomaError:
+    """The item results of one write op, or the one error that fails all its entries."""
+    if result is None:
+        return AdapterError(f"no result for op {op.op_id}")
+    if not isinstance(result, OperationResultOk):
+        return error_from_standard(result.error)
+    data = result.data
+    if not isinstance(data, WriteResultData) or len(data.results) != count:
+        return AdapterError(f"op {op.op_id}: write result does not match its entries")
+    return list(data.results)
 
 
 def query_op(resource: str, query: Query) -> QueryOp:
