@@ -195,6 +195,7 @@ class _OpsServer:
     async def ops(self, request: Request) -> Response:
         ctx = RequestContext(request=request)
         accept = _response_type(request)
+        response: OpsResponseOk | OpsResponseError
         try:
             response = await self._handle(ctx)
             status = 200
@@ -249,11 +250,13 @@ class _OpsServer:
         return OpsResponseOk(data=OpsResultsData(results=final))
 
     async def _execute(self, ops: list[Operation], ctx: RequestContext) -> list[OperationResult]:
-        assert ctx.meta is not None
+        meta = ctx.meta
+        if meta is None:  # _handle sets it before any op runs; only a hook could clear it
+            raise InternalError("request meta is missing")
         deadline = time.monotonic() + self.op_timeout if self.op_timeout is not None else None
         context = {"principal": ctx.scope.principal, **ctx.scope.context}
         results, _status = await run_in_threadpool(
-            self.storage.execute_ops, ops, ctx.meta, deadline=deadline, context=context
+            self.storage.execute_ops, ops, meta, deadline=deadline, context=context
         )
         results = list(results)
         if len(results) != len(ops):
@@ -261,14 +264,23 @@ class _OpsServer:
         if ctx.scope.needs_pull_filter:
             for i, op in enumerate(ops):
                 if isinstance(op, ChangesPullOp):
-                    results[i] = await self._refill_pull(op, results[i], ctx, deadline, context)
+                    results[i] = await self._refill_pull(
+                        op,
+                        results[i],
+                        scope=ctx.scope,
+                        meta=meta,
+                        deadline=deadline,
+                        context=context,
+                    )
         return results
 
     async def _refill_pull(
         self,
         op: ChangesPullOp,
         result: OperationResult,
-        ctx: RequestContext,
+        *,
+        scope: Scope,
+        meta: Meta,
         deadline: float | None,
         context: dict[str, Any],
     ) -> OperationResult:
@@ -280,13 +292,13 @@ class _OpsServer:
             ):
                 return result
             batch = result.data
-            if not batch.changes or ctx.scope.filter_changes(batch).changes:
+            if not batch.changes or scope.filter_changes(batch).changes:
                 return result
             nxt = op.model_copy(
                 update={"pull": op.pull.model_copy(update={"cursor": batch.next_cursor})}
             )
             found, _ = await run_in_threadpool(
-                self.storage.execute_ops, [nxt], ctx.meta, deadline=deadline, context=context
+                self.storage.execute_ops, [nxt], meta, deadline=deadline, context=context
             )
             result = next(iter(found))
         return result

@@ -97,10 +97,9 @@ def check_value(value: Any, limits: Limits, where: str) -> None:
                     raise ValidationError(
                         f"{where} holds an object key that is not a string", code="INVALID_VALUE"
                     )
-                children = node.values()
+                stack.extend((child, depth + 1) for child in node.values())
             else:
-                children = node
-            stack.extend((child, depth + 1) for child in children)
+                stack.extend((child, depth + 1) for child in node)
         elif node is None or isinstance(node, str | bool):
             continue
         elif isinstance(node, int):

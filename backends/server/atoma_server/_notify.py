@@ -112,15 +112,16 @@ class NotifyHub:
                 log.exception("unsubscribing from the notify source failed")
 
     def _add(self, stream: _Stream) -> bool:
-        subscribe = False
+        source = None
         with self._lock:
             if self._closed:
                 return False
             self._streams.add(stream)
-            subscribe = self._source is not None and self._unsubscribe is None
-        if subscribe:
+            if self._unsubscribe is None:
+                source = self._source
+        if source is not None:
             # Subscribe while a stream is open only, so an idle server holds no subscription.
-            unsubscribe = self._source.subscribe(self.publish)
+            unsubscribe = source.subscribe(self.publish)
             with self._lock:
                 if self._unsubscribe is None and self._streams:
                     self._unsubscribe, unsubscribe = unsubscribe, None

@@ -80,13 +80,13 @@ class Scope:
         if isinstance(op, QueryOp):
             if not p:
                 return op
-            spec = op.query.model_copy(update={"resource": p + op.query.resource})
-            return op.model_copy(update={"query": spec})
+            query = op.query.model_copy(update={"resource": p + op.query.resource})
+            return op.model_copy(update={"query": query})
         if isinstance(op, WriteOp):
             if not p:
                 return op
-            spec = op.write.model_copy(update={"resource": p + op.write.resource})
-            return op.model_copy(update={"write": spec})
+            write = op.write.model_copy(update={"resource": p + op.write.resource})
+            return op.model_copy(update={"write": write})
         if isinstance(op, ChangesPullOp):
             names = op.pull.resources
             if names is None and self.resources is not None:

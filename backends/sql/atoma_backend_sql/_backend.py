@@ -19,6 +19,7 @@ import pydantic
 import sqlalchemy as sa
 
 from atoma_actors.protocol.backend import Backend, Capabilities, Endpoint, OpsOutcome
+from atoma_actors.protocol.codecs import validate_as
 from atoma_actors.protocol.errors import (
     AdapterError,
     AtomaError,
@@ -53,7 +54,6 @@ __all__ = ["SqlBackend"]
 log = logging.getLogger("atoma_actors.backends.sql")
 
 _operation: pydantic.TypeAdapter[Any] = pydantic.TypeAdapter(Operation)
-_meta: pydantic.TypeAdapter[Any] = pydantic.TypeAdapter(Meta)
 _PURGE_EVERY = 500  # write ops between sweeps of expired idempotency records
 
 Persistence = Literal["ephemeral", "durable", "remote"]
@@ -189,9 +189,9 @@ class SqlBackend:
         context: dict[str, Any] | None = None,
     ) -> OpsOutcome:
         """One result per op, in op order; status 200 (op failures travel inside)."""
-        if isinstance(meta, Mapping):
-            meta = _meta.validate_python(meta)
-        trace_id = meta.trace_id if meta is not None else None
+        # A raw meta is outside input: a bad one is a typed ValidationError, not pydantic's.
+        checked: Meta | None = validate_as(Meta, meta) if isinstance(meta, Mapping) else meta
+        trace_id = checked.trace_id if checked is not None else None
         results: list[OperationResult] = []
         for raw in ops:
             results.append(self._one(raw, trace_id, deadline))
@@ -210,17 +210,17 @@ class SqlBackend:
         except pydantic.ValidationError as exc:
             first = exc.errors()[0] if exc.errors() else {"loc": (), "msg": str(exc)}
             where = ".".join(str(p) for p in first["loc"])
-            err = ValidationError(f"invalid op at {where or 'root'}: {first['msg']}")
-            return OperationResultError(op_id=op_id, error=err.error)
+            invalid = ValidationError(f"invalid op at {where or 'root'}: {first['msg']}")
+            return OperationResultError(op_id=op_id, error=invalid.error)
         except (sa.exc.OperationalError, sa.exc.InterfaceError) as exc:
             # Locked, disconnected, server gone: the op may be retried (writes carry keys).
             log.warning("database unavailable: %s", exc)
-            err = BackendUnavailable(f"database unavailable: {exc.orig or exc}"[:500])
-            return OperationResultError(op_id=op_id, error=err.error)
+            unavailable = BackendUnavailable(f"database unavailable: {exc.orig or exc}"[:500])
+            return OperationResultError(op_id=op_id, error=unavailable.error)
         except sa.exc.DBAPIError as exc:
             log.exception("database error")
-            err = AdapterError(f"database error: {exc.orig or exc}"[:500])
-            return OperationResultError(op_id=op_id, error=err.error)
+            failed = AdapterError(f"database error: {exc.orig or exc}"[:500])
+            return OperationResultError(op_id=op_id, error=failed.error)
         except Exception as exc:
             log.exception("unexpected error in SQL backend")
             return OperationResultError(op_id=op_id, error=InternalError(repr(exc)[:500]).error)
@@ -251,8 +251,8 @@ class SqlBackend:
             return OperationResultOk(op_id=op_id, data=data)
         if isinstance(op, ChangesPullOp):
             with self._engine.connect() as conn, conn.begin():
-                data = run_pull(conn, self._tables, op.pull, self.limits)
-            return OperationResultOk(op_id=op_id, data=data)
+                batch = run_pull(conn, self._tables, op.pull, self.limits)
+            return OperationResultOk(op_id=op_id, data=batch)
         raise ValidationError(f"unknown op kind {getattr(op, 'kind', None)!r}")
 
     def _write(self, op: WriteOp, trace_id: str | None) -> Any:

@@ -337,7 +337,7 @@ class Compiler:
                 (f.kind.in_(["missing", "null"]), 4),
                 else_=ranks[3],
             )
-            num = sa.case(
+            num: sa.ColumnElement[Any] = sa.case(
                 (f.is_number(), f.num()),
                 (f.is_bool(True), 1),
                 else_=0,
@@ -346,7 +346,7 @@ class Compiler:
                 # Typed by its literals the case would be INTEGER, and so would the keyset's
                 # binds: a cursor value of 2**31 or more would then be out of range.
                 num = sa.type_coerce(num, sa.Numeric())
-            text = sa.case((f.is_string(), f.str()), else_="")
+            text: sa.ColumnElement[Any] = sa.case((f.is_string(), f.str()), else_="")
             if self.postgres:
                 text = text.collate("C")
             cols += [SortColumn(group, False), SortColumn(num, desc), SortColumn(text, desc)]

@@ -324,3 +324,22 @@ def test_memory_sqlite_concurrent_ops_stay_whole():
                 f.result(WAIT)
         assert failures == []
         assert raw_count(b) == (1200, 1200, 1200)  # rows, changes, idempotency records
+
+
+def test_raw_meta_is_checked_as_wire_input(backend):
+    """A meta given as a mapping is outside input: a good one carries its trace id to notify,
+    a bad one is the typed ValidationError (it used to escape as pydantic's own error)."""
+    got: list[NotifyMessage] = []
+    backend.subscribe(got.append)
+    results, status = backend.execute_ops(
+        [_op(write_op("t", create("a", {})))], {"v": 1, "traceId": "tr"}
+    )
+    assert status == 200 and results[0].to_wire()["ok"]
+    assert got == [NotifyMessage(resources=["t"], trace_id="tr")]
+
+    from atoma_actors.protocol.errors import ValidationError
+
+    with pytest.raises(ValidationError) as caught:
+        backend.execute_ops([_op(write_op("t", create("b", {})))], {"v": 1, "traceId": 5})
+    assert caught.value.error.kind == "validation"
+    assert [r["id"] for r in rows(backend, "t")] == ["a"]
