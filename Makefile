@@ -27,7 +27,7 @@ test: $(STAMP)
 lint: $(STAMP)
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
-	$(BIN)/mypy atoma_actors
+	$(BIN)/mypy atoma_actors backends/memory/atoma_backend_memory backends/sql/atoma_backend_sql backends/http/atoma_backend_http backends/server/atoma_server
 
 format: $(STAMP)
 	$(BIN)/ruff format .
