@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import itertools
-import sys
 import threading
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any
@@ -369,15 +368,6 @@ def test_hang_again_after_a_release(server):
 
 
 # -- threads -----------------------------------------------------------------------------
-
-
-@pytest.fixture
-def busy_switching():
-    """Switch threads far more often than the default 5 ms, so races get a chance to show."""
-    old = sys.getswitchinterval()
-    sys.setswitchinterval(1e-5)
-    yield
-    sys.setswitchinterval(old)
 
 
 def test_many_threads_through_a_faulty_backend_keep_the_data_consistent(busy_switching):

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import itertools
-import sys
 import threading
 from typing import Any
 
@@ -502,15 +501,6 @@ def test_listeners_may_call_back_into_the_storage(storage):
 
 
 # -- threads ---------------------------------------------------------------------------
-
-
-@pytest.fixture
-def busy_switching():
-    """Switch threads far more often than the default 5 ms, so races get a chance to show."""
-    old = sys.getswitchinterval()
-    sys.setswitchinterval(1e-5)
-    yield
-    sys.setswitchinterval(old)
 
 
 def test_eight_threads_hammering_overlapping_ids_keep_versions_consistent(busy_switching):
