@@ -16,7 +16,7 @@ from typing import TYPE_CHECKING, Any, Literal
 
 from atoma_actors.core.query import Query, QueryResult, normalize_query
 from atoma_actors.core.values import check_entity, check_id, copy_json
-from atoma_actors.protocol.errors import AtomaError, ClientClosed, ValidationError
+from atoma_actors.protocol.errors import AtomaError, ValidationError
 from atoma_actors.runtime.store_actor import ApplyWrite, EntrySpec, StoreView, WriteOutcome
 from atoma_actors.runtime.strategies.base import ReadRequest
 
@@ -345,18 +345,16 @@ class Store:
     # reads
     def peek(self, id: str) -> Entity | None:
         """The entity as this client sees it now (optimistic changes included); never I/O."""
-        value = self._view.snapshot.get(id)
-        return None if value is None else copy_json(value)
+        return self._view.peek(id)
 
     def get(
         self, id: str, *, force: bool = False, timeout: float | None = None, **opts: Any
     ) -> Entity | None:
         if not force:  # a cache hit needs no future: read the snapshot on this thread
-            if self._client._closed:
-                raise ClientClosed("this client is closed")
-            hit = self._view.snapshot.get(id)
+            self._client._check_open()
+            hit = self._view.peek(id)
             if hit is not None:
-                return copy_json(hit)
+                return hit
         return self._wait(self.nowait.get(id, force=force, timeout=timeout, **opts), timeout)
 
     def get_many(

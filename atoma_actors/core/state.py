@@ -13,7 +13,7 @@ Must not import runtime, client or any backend.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from typing import Any, Literal
 
@@ -69,13 +69,6 @@ class StoreState:
     def has_pending(self, id_: str) -> bool:
         return id_ in self._pending_by_id
 
-    @property
-    def pending_count(self) -> int:
-        return len(self._pending)
-
-    def pending_keys(self) -> list[ChangeKey]:
-        return list(self._pending)
-
     # -- optimistic changes --------------------------------------------------------------
     def apply(self, change: PendingChange) -> Entity | None:
         """Add a pending change at the end of the log; returns the new visible entity."""
@@ -127,12 +120,6 @@ class StoreState:
             return
         del self.confirmed[id_]
         self._recompute(id_)
-
-    def load(self, entities: Mapping[str, Entity]) -> None:
-        """Replace the confirmed state wholesale (hydration from a durable store)."""
-        for id_, entity in entities.items():
-            self._set_confirmed(id_, entity, entity["version"])
-            self._recompute(id_)
 
     # -- internals -----------------------------------------------------------------------
     def _set_confirmed(self, id_: str, value: Entity | None, version: int) -> None:

@@ -22,7 +22,7 @@ from atoma_actors.protocol.ops import (
 )
 from atoma_actors.protocol.results import WriteItemError, WriteItemOk
 
-__all__ = ["Row", "WriteDecision", "apply_entry", "entry_id", "select_fields"]
+__all__ = ["Row", "WriteDecision", "apply_entry", "select_fields"]
 
 
 @dataclass(frozen=True, slots=True)
@@ -50,11 +50,6 @@ class WriteDecision:
     @property
     def ok(self) -> bool:
         return self.result.ok
-
-
-def entry_id(entry: WriteEntry) -> str | None:
-    """The id an entry targets (None for a create that leaves the id to the storage)."""
-    return entry.item.id
 
 
 def select_fields(value: dict[str, Any], options: WriteOptions | None) -> dict[str, Any] | None:

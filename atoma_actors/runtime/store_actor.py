@@ -8,7 +8,8 @@ to the strategy router, and on the answer confirms or rolls back exactly those e
 
 Readers never queue behind it: after every change it publishes an immutable snapshot
 (`StoreView.snapshot`), which `peek`, cache hits and local queries read on their own thread.
-Messages: `ApplyWrite`, `Persisted` (internal), `ReadWriteback`, `Hydrate`.
+Messages: `ApplyWrite`, `ReadWriteback`, `RemoteChanges`; its own replies `_Fetched`,
+`_Persisted`.
 Must not import client or any backend.
 """
 
@@ -62,7 +63,6 @@ if TYPE_CHECKING:
 __all__ = [
     "ApplyWrite",
     "EntrySpec",
-    "Hydrate",
     "PersistRequest",
     "ReadWriteback",
     "RemoteChanges",
@@ -149,12 +149,6 @@ class RemoteChanges:
 
     upserts: list[Entity]
     deletes: list[tuple[str, int]]
-    reply: Reply[int]
-
-
-@dataclass(frozen=True, slots=True)
-class Hydrate:
-    entities: Mapping[str, Entity]
     reply: Reply[int]
 
 
@@ -251,11 +245,6 @@ class StoreActor(pykka.ThreadingActor):
                     self._state.confirm(None, id_, None, version)
                 self._publish()
             message.reply(len(message.upserts) + len(message.deletes))
-        elif isinstance(message, Hydrate):
-            with self._view.lock:
-                self._state.load(message.entities)
-                self._publish()
-            message.reply(len(message.entities))
 
     def on_failure(self, exception_type: Any, exception_value: Any, traceback: Any) -> None:
         log.error("store actor %s failed: %r", self._name, exception_value)
