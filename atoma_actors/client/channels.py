@@ -20,9 +20,9 @@ from atoma_actors.protocol.results import (
     QueryResultData,
     WriteResultData,
 )
+from atoma_actors.runtime.messages import RemoteChanges
 from atoma_actors.runtime.ops_chain import OpsCall
 from atoma_actors.runtime.reply import future_reply
-from atoma_actors.runtime.store_actor import RemoteChanges
 from atoma_actors.runtime.strategies.base import group_entries, meta_for, new_op_id, query_op
 
 from .futures import wait

@@ -31,16 +31,19 @@ from atoma_actors.protocol.errors import ClientClosed, ValidationError
 from atoma_actors.runtime.backend_actor import BackendGroup
 from atoma_actors.runtime.clock import Clock, RealClock, Scheduler
 from atoma_actors.runtime.events import EventBus
+from atoma_actors.runtime.messages import SetStoreStrategy
 from atoma_actors.runtime.ops_chain import OpsCall, build_chain
 from atoma_actors.runtime.reply import Reply, future_reply, settle
-from atoma_actors.runtime.router import SetStoreStrategy, StrategyRouter
-from atoma_actors.runtime.store_actor import StoreActor, StoreView
+from atoma_actors.runtime.router import StrategyRouter
+from atoma_actors.runtime.store_actor import StoreActor
 from atoma_actors.runtime.strategies.direct import DirectStrategy
 from atoma_actors.runtime.strategies.queue import FlushAll, QueueGate, QueueOptions, QueueStrategy
 from atoma_actors.runtime.supervisor import Recovered, Supervisor, SupervisorPolicy
+from atoma_actors.runtime.view import StoreView
 
 from .channels import Channel, Writeback
 from .futures import wait
+from .local import LocalOps
 from .plugins import IoRegistry, PluginContext, order_plugins, run_setups
 from .store import Store
 
@@ -118,16 +121,18 @@ class Client:
         self._stores_lock = threading.Lock()
         self._actors: list[pykka.ActorRef[Any]] = []
 
-        local = backend is None
+        local_ops: LocalOps | None = None
         if backend is None:
+            local_ops = LocalOps(lambda name: self.store(name)._view)
             backend = Backend(
                 key="local",
-                store=Endpoint(MemoryStorage()),
+                store=Endpoint(local_ops),
                 capabilities=Capabilities(store_persistence="ephemeral"),
             )
         self.backend = backend
         self._owns_backend = owns_backend
-        self._remote_backed = not local
+        self._remote_backed = local_ops is None
+        self._local = False  # set once plugins are known (below)
         self._durable = backend.capabilities.store_persistence == "durable"
 
         self._scheduler = Scheduler(self.clock)
@@ -184,13 +189,18 @@ class Client:
         )
         self._disposers = run_setups(plugin_specs, ctx)
         self._io.sealed = True
+        if local_ops is not None:
+            # Ops handlers must see every op: then the stores write through a storage.
+            self._local = not self._io.handlers
+            if not self._local:
+                local_ops.storage = MemoryStorage()
 
         for name, group in self._groups.items():
             submit, refs = build_chain(self._io.handlers, group.submit)
             self._chains[name] = submit
             self._actors.extend(refs)
 
-        source = "local" if local else "remote"
+        source = "remote" if self._remote_backed else "local"
         strategies: dict[str, pykka.ActorRef[Any]] = {
             "direct": DirectStrategy.start(
                 self._chains["store"], self.clock.time_ms, source=source
@@ -238,6 +248,7 @@ class Client:
                     time_ms=self.clock.time_ms,
                     model=spec.get("model"),
                     fetch=self._router.tell if self._remote_backed else None,
+                    local=self._local,
                 )
                 self._store_actors[name] = actor
                 store = Store(self, name, view, actor)
@@ -315,6 +326,12 @@ class Client:
         if self._closed:
             raise ClientClosed("this client is closed")
 
+    def _check_strategy(self, strategy: str | None) -> None:
+        if strategy is not None and strategy not in self._strategies:
+            raise ValidationError(
+                f"unknown strategy {strategy!r}; known: {sorted(self._strategies)}"
+            )
+
     def _deadline(self, timeout: float | None) -> float:
         return self.clock.now() + (self._timeout if timeout is None else timeout)
 
@@ -381,7 +398,7 @@ class Client:
     ) -> None:
         """Backpressure: queue-bound writes pass its gate on the caller's thread."""
         resolved = strategy or self._store_strategy.get(store) or self._default_strategy
-        if resolved != "queue":
+        if resolved != "queue" or self._local:
             return
         self._queue_gate.acquire(count, self._wait_timeout(timeout))
         future.add_done_callback(lambda _: self._queue_gate.release(count))

@@ -15,10 +15,10 @@ from concurrent.futures import Future
 from typing import TYPE_CHECKING, Any, Literal
 
 from atoma_actors.core.query import Query, QueryResult, normalize_query
-from atoma_actors.core.values import check_entity, check_id, copy_json
+from atoma_actors.core.values import check_entity, check_id, copy_json, sealed_copy
 from atoma_actors.protocol.errors import AtomaError, ValidationError
-from atoma_actors.runtime.store_actor import ApplyWrite, EntrySpec, StoreView, WriteOutcome
-from atoma_actors.runtime.strategies.base import ReadRequest
+from atoma_actors.runtime.messages import ApplyWrite, EntrySpec, ReadRequest, WriteOutcome
+from atoma_actors.runtime.view import StoreView
 
 from .futures import done, failed, wait
 
@@ -65,6 +65,13 @@ def _settled(outcome: WriteOutcome) -> list[Settled]:
         else:
             out.append({"index": index, "ok": True, "value": item})
     return out
+
+
+def _as_dict(value: Any) -> Any:
+    """A dict to check (the caller's own, read only), or `value` itself to be refused."""
+    if type(value) is dict or not isinstance(value, Mapping):
+        return value
+    return dict(value)
 
 
 def _opts(
@@ -142,9 +149,9 @@ class NowaitStore:
     def get(self, id: str, *, force: bool = False, **opts: Any) -> Future[Entity | None]:
         check_id(id)
         self._client._check_open()
-        if not force:
+        if not force or self._client._local:  # the embedded default: the snapshot is the data
             hit = self._view.peek(id)
-            if hit is not None:
+            if hit is not None or self._client._local:
                 return done(hit)
         query = normalize_query({"filter": {"op": "eq", "field": "id", "value": id}})
         seen = self._view.snapshot.get(id)
@@ -157,10 +164,14 @@ class NowaitStore:
     ) -> Future[list[Entity | None]]:
         wanted = [check_id(i) for i in ids]
         self._client._check_open()
-        hits = {} if force else {i: v for i in wanted if (v := self._view.peek(i)) is not None}
+        local = self._client._local
+        if force and not local:
+            hits = {}
+        else:
+            hits = {i: v for i in wanted if (v := self._view.peek(i)) is not None}
         missing = sorted({i for i in wanted if i not in hits})
-        if not missing:
-            return done([hits[i] for i in wanted])
+        if not missing or local:
+            return done([hits.get(i) for i in wanted])
         query = normalize_query({"filter": {"op": "in", "field": "id", "values": missing}})
 
         def merge(result: QueryResult) -> list[Entity | None]:
@@ -186,16 +197,16 @@ class NowaitStore:
 
     # -- plumbing ------------------------------------------------------------------------
     def _create_spec(self, value: Mapping[str, Any]) -> EntrySpec:
-        value = check_entity(dict(value) if isinstance(value, Mapping) else value)
-        id_ = value.get("id")
+        checked = check_entity(_as_dict(value))
+        id_ = checked.get("id")
         id_ = uuid.uuid4().hex if id_ is None else check_id(id_)
-        return EntrySpec("create", id_, copy_json(value))
+        return EntrySpec("create", id_, sealed_copy(checked))
 
     def _update_spec(self, id_: str, patch: Patch) -> EntrySpec:
         check_id(id_)
         if callable(patch):
             return EntrySpec("update", id_, fn=patch)
-        return EntrySpec("update", id_, copy_json(check_entity(dict(patch), "patch")))
+        return EntrySpec("update", id_, copy_json(check_entity(_as_dict(patch), "patch")))
 
     def _upsert_spec(
         self,
@@ -205,10 +216,14 @@ class NowaitStore:
     ) -> EntrySpec:
         if conflict not in ("cas", "lww") or apply not in ("merge", "replace"):
             raise ValidationError("upsert: conflict is 'cas'|'lww', apply is 'merge'|'replace'")
-        value = check_entity(dict(value) if isinstance(value, Mapping) else value)
+        checked = check_entity(_as_dict(value))
         return EntrySpec(
-            "upsert", check_id(value.get("id")), copy_json(value), conflict=conflict, apply=apply
-        )  # type: ignore[arg-type]
+            "upsert",
+            check_id(checked.get("id")),
+            sealed_copy(checked),
+            conflict=conflict,
+            apply=apply,
+        )
 
     def _write(
         self,
@@ -222,6 +237,7 @@ class NowaitStore:
     ) -> Future[Any]:
         client = self._client
         client._check_open()
+        client._check_strategy(strategy)
         if not specs:
             return done(shape(WriteOutcome(())))
         future: Future[Any] = Future()
@@ -253,9 +269,19 @@ class NowaitStore:
         client = self._client
         try:
             client._check_open()
+            client._check_strategy(strategy)
         except AtomaError as exc:
             return failed(exc)
         future: Future[Any] = Future()
+        if client._local:  # the embedded default: the store's snapshot is the data
+            reply = client._reply(future, "read", self.name, 1, shape)
+            try:
+                result = self._view.query_local(query)
+            except Exception as exc:
+                reply(exc)
+            else:
+                reply(result)
+            return future
         client._router.tell(
             ReadRequest(
                 store=self.name,

@@ -15,15 +15,17 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
-from typing import Any, Literal
+from typing import Any, Literal, TypeVar
 
 import immutables
 
-from atoma_actors.core.values import seal
+from atoma_actors.core.values import fields_of, seal
+from atoma_actors.protocol.errors import AtomaError
 
 __all__ = ["ChangeKey", "PendingChange", "StoreState"]
 
 Entity = dict[str, Any]
+T = TypeVar("T")
 ChangeKey = tuple[int, int]
 """`(write sequence, entry index)`: unique per pending change, ordered by arrival."""
 
@@ -45,7 +47,7 @@ def _replay(base: Entity | None, change: PendingChange, tomb_version: int) -> En
     if change.kind == "delete" or (base is None and change.needs_base):
         return None
     version = base["version"] + 1 if base is not None else tomb_version + 1
-    fields = {k: v for k, v in (change.value or {}).items() if k not in ("id", "version")}
+    fields = fields_of(change.value)
     merged = {**base, **fields} if change.kind == "merge" and base is not None else fields
     merged["id"] = change.id
     merged["version"] = version
@@ -92,6 +94,40 @@ class StoreState:
             self._drop(key)
         self._set_confirmed(id_, value, version)
         return self._recompute(id_)
+
+    # -- a store that is its own backend ------------------------------------------------
+    def commit_now(
+        self, items: Iterable[T], decide: Callable[[T, Entity | None, int], Entity | None]
+    ) -> list[Entity | AtomaError | None]:
+        """Decide and confirm each item at once, in order (the embedded default: nothing is
+        ever pending, so `visible` *is* the confirmed state and no second copy is kept).
+
+        `decide(item, current, tomb_version)` returns the new entity (its id and version
+        set), None to delete, or raises an `AtomaError`, which becomes that item's outcome
+        and changes nothing. Each item sees the ones before it."""
+        mutation = self.visible.mutate()
+        tombstones = self.tombstones
+        on_change = self._on_change
+        out: list[Entity | AtomaError | None] = []
+        for item in items:
+            try:
+                id_ = item.id  # type: ignore[attr-defined]
+                old = mutation.get(id_)
+                new = decide(item, old, tombstones.get(id_, 0))
+            except AtomaError as exc:
+                out.append(exc)
+                continue
+            if new is None:
+                if old is not None:
+                    tombstones[id_] = old["version"] + 1
+                    del mutation[id_]
+            else:
+                mutation[id_] = new
+            if on_change is not None and old is not new:
+                on_change(id_, old, new)
+            out.append(new)
+        self.visible = mutation.finish()
+        return out
 
     # -- reads from the backend ----------------------------------------------------------
     def merge_fetched(self, entities: Iterable[Entity]) -> None:

@@ -8,35 +8,60 @@ Must not import runtime, client or any backend.
 from __future__ import annotations
 
 import math
+from collections.abc import Mapping
 from typing import Any
 
 from atoma_actors.protocol.errors import ValidationError
 
-__all__ = ["MAX_DEPTH", "SealedEntity", "check_entity", "check_id", "copy_json", "seal"]
+__all__ = [
+    "MAX_DEPTH",
+    "SealedEntity",
+    "check_entity",
+    "check_id",
+    "copy_json",
+    "fields_of",
+    "seal",
+    "sealed_copy",
+]
 
 MAX_DEPTH = 64
 MAX_ID_LENGTH = 512
 _SCALARS = (str, int, float, bool, type(None))
 _CONTAINERS = (dict, list, tuple)
+_META_KEYS = ("id", "version")
 
 
 class SealedEntity(dict):  # type: ignore[type-arg]
     """A published entity that knows which of its values are containers (`nested`), so
     `copy_json` copies it with one `dict()` plus a deep copy of just those values.
 
-    The store seals what it publishes (`seal`); never handed to users: copies are plain dicts."""
+    The store seals what it publishes (`seal`, `sealed_copy`) and never changes a sealed
+    entity once published; never handed to users: copies are plain dicts."""
 
     __slots__ = ("nested",)
+    nested: tuple[str, ...]
 
-    def __init__(self, entity: dict[str, Any], nested: tuple[str, ...]) -> None:
-        super().__init__(entity)
-        self.nested = nested
+    def reseal(self) -> SealedEntity:
+        """Recompute `nested` after the owner changed this (still unpublished) entity."""
+        self.nested = tuple(k for k, v in self.items() if type(v) in _CONTAINERS)
+        return self
 
 
 def seal(entity: dict[str, Any]) -> SealedEntity:
-    """`entity` as a `SealedEntity`, remembering which keys hold containers."""
-    nested = tuple(k for k, v in entity.items() if isinstance(v, dict | list | tuple))
-    return SealedEntity(entity, nested)
+    """A `SealedEntity` copy of `entity` (one level; nested values are shared)."""
+    return SealedEntity(entity).reseal()
+
+
+def sealed_copy(value: dict[str, Any]) -> SealedEntity:
+    """A deep copy of a checked user value, as a `SealedEntity` (one pass)."""
+    out = SealedEntity(value)
+    nested = []
+    for key, v in out.items():
+        if type(v) in _CONTAINERS or isinstance(v, dict | list):
+            out[key] = copy_json(v)
+            nested.append(key)
+    out.nested = tuple(nested)
+    return out
 
 
 def copy_json(value: Any) -> Any:
@@ -62,6 +87,16 @@ def copy_json(value: Any) -> Any:
     if isinstance(value, list):
         return [copy_json(v) for v in value]
     return value
+
+
+def fields_of(value: Mapping[str, Any] | None) -> dict[str, Any]:
+    """`value` without its `id` and `version` keys, as a new dict: the one place that strips
+    them (an entity's own fields, as a patch or a stored value carries them)."""
+    if not value:
+        return {}
+    if "id" not in value and "version" not in value:
+        return dict(value)
+    return {k: v for k, v in value.items() if k not in _META_KEYS}
 
 
 def check_id(id_: Any) -> str:

@@ -22,6 +22,8 @@ from atoma_actors.protocol.ops import (
 )
 from atoma_actors.protocol.results import WriteItemError, WriteItemOk
 
+from .values import fields_of
+
 __all__ = ["Row", "WriteDecision", "apply_entry", "select_fields"]
 
 
@@ -183,8 +185,7 @@ def _upsert(
         return _stored(item.id, _next_version(current), item.value, entry.options)
     if conflict == "cas" and (stale := _stale(resource, live, item.expected_version)):
         return stale
-    base = {k: v for k, v in live.value.items() if k not in ("id", "version")}
-    value = {**base, **item.value} if apply == "merge" else item.value
+    value = {**fields_of(live.value), **item.value} if apply == "merge" else item.value
     return _stored(item.id, live.version + 1, value, entry.options)
 
 

@@ -7,24 +7,16 @@ Must not import client or any backend.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from typing import Any
 
 import pykka
 
 from atoma_actors.protocol.errors import ValidationError
 
+from .messages import PersistRequest, ReadRequest, SetStoreStrategy
 from .reply import Reply
-from .store_actor import PersistRequest
-from .strategies.base import ReadRequest
 
 __all__ = ["SetStoreStrategy", "StrategyRouter"]
-
-
-@dataclass(frozen=True, slots=True)
-class SetStoreStrategy:
-    store: str
-    strategy: str | None
 
 
 class StrategyRouter(pykka.ThreadingActor):

@@ -17,106 +17,45 @@ from __future__ import annotations
 
 import itertools
 import logging
-import threading
 import uuid
-from collections.abc import Callable, Mapping
-from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any, Literal
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any, NamedTuple
 
 import pykka
 
-from atoma_actors.core.query import Query, QueryResult, evaluate, normalize_query
-from atoma_actors.core.state import PendingChange, StoreState
-from atoma_actors.core.values import check_entity, copy_json
+from atoma_actors.core.planning import EntrySpec, commit_entry, plan_entry
+from atoma_actors.core.query import QueryResult, normalize_query
+from atoma_actors.core.state import StoreState
+from atoma_actors.core.values import copy_json, seal
 from atoma_actors.protocol.errors import (
     AtomaError,
     ClientClosed,
-    ConflictError,
-    CurrentValue,
     InternalError,
     NotFoundError,
     ValidationError,
     error_from_standard,
 )
-from atoma_actors.protocol.ops import (
-    CreateEntry,
-    CreateItem,
-    DeleteEntry,
-    DeleteItem,
-    ItemMeta,
-    UpdateEntry,
-    UpdateItem,
-    UpsertEntry,
-    UpsertItem,
-    UpsertOptions,
-    WriteEntry,
-    WriteOptions,
+from atoma_actors.protocol.ops import ItemMeta, WriteEntry
+from atoma_actors.protocol.results import WriteItemError, WriteItemOk
+
+from .messages import (
+    ApplyWrite,
+    ItemOutcome,
+    PersistRequest,
+    ReadRequest,
+    ReadWriteback,
+    RemoteChanges,
+    WriteOutcome,
 )
-from atoma_actors.protocol.results import PageInfo, WriteItemError, WriteItemOk
-
 from .reply import Reply
-from .strategies.base import ReadRequest
+from .view import StoreView
 
-if TYPE_CHECKING:
-    from atoma_actors.core.indexes import IndexSet
-
-__all__ = [
-    "ApplyWrite",
-    "EntrySpec",
-    "PersistRequest",
-    "ReadWriteback",
-    "RemoteChanges",
-    "StoreActor",
-    "StoreView",
-    "WriteOutcome",
-]
+__all__ = ["StoreActor", "StoreView"]
 
 log = logging.getLogger("atoma_actors.runtime")
 
 Entity = dict[str, Any]
-ItemOutcome = WriteItemOk | WriteItemError | BaseException
-
-
-@dataclass(frozen=True, slots=True)
-class EntrySpec:
-    """One write as the facade asked for it (before the StoreActor resolves versions)."""
-
-    action: Literal["create", "update", "upsert", "delete"]
-    id: str
-    value: Entity | None = None
-    fn: Callable[[Entity], Entity] | None = None
-    conflict: Literal["cas", "lww"] = "cas"
-    apply: Literal["merge", "replace"] = "merge"
-
-
-@dataclass(frozen=True, slots=True)
-class WriteOutcome:
-    """Per-entry outcomes of one write request, aligned with its specs."""
-
-    items: tuple[Entity | AtomaError | None, ...]
-
-
-@dataclass(frozen=True, slots=True)
-class ApplyWrite:
-    specs: tuple[EntrySpec, ...]
-    reply: Reply[WriteOutcome]
-    strategy: str | None = None
-    optimistic: bool = True
-    context: dict[str, Any] = field(default_factory=dict)
-    deadline: float | None = None
-
-
-@dataclass(frozen=True, slots=True)
-class PersistRequest:
-    """What the StoreActor hands the router: protocol entries with their idempotency keys.
-    The reply gets one outcome per entry (or one exception for all)."""
-
-    store: str
-    entries: tuple[WriteEntry, ...]
-    reply: Reply[Any]
-    strategy: str | None
-    context: dict[str, Any]
-    deadline: float | None
 
 
 @dataclass(frozen=True, slots=True)
@@ -130,26 +69,10 @@ class _Persisted:
     outcome: Any
 
 
-@dataclass(frozen=True, slots=True)
-class ReadWriteback:
-    """Entities read from the backend: cache them, then answer the reader."""
-
-    query: Query
-    data: list[Entity]
-    page_info: PageInfo
-    reply: Reply[QueryResult]
-    missing_id: str | None = None
-    missing_version: int | None = None
-    source: str = "remote"
-
-
-@dataclass(frozen=True, slots=True)
-class RemoteChanges:
-    """Changes made elsewhere (sync): cache the upserts, apply the deletes as confirmed."""
-
-    upserts: list[Entity]
-    deletes: list[tuple[str, int]]
-    reply: Reply[int]
+class _Change(NamedTuple):
+    id: str
+    entity: Entity | None
+    version: int
 
 
 @dataclass(slots=True)
@@ -160,31 +83,6 @@ class _InFlight:
     results: list[Entity | AtomaError | None]
     reply: Reply[WriteOutcome]
     optimistic: bool
-
-
-class StoreView:
-    """What a store publishes for lock-free reads on any thread."""
-
-    def __init__(self, name: str, indexes: IndexSet | None) -> None:
-        self.name = name
-        self.snapshot: Mapping[str, Entity] = {}
-        self.indexes = indexes
-        self.lock = threading.Lock()  # held only while the index and snapshot change together
-
-    def peek(self, id_: str) -> Entity | None:
-        value = self.snapshot.get(id_)
-        return copy_json(value) if value is not None else None
-
-    def query_local(self, query: Query) -> QueryResult:
-        if self.indexes is None:
-            snapshot = self.snapshot
-            candidates = None
-        else:
-            with self.lock:
-                snapshot = self.snapshot
-                candidates = self.indexes.candidates(query)
-        result = evaluate(snapshot, query, candidates=candidates)
-        return QueryResult([copy_json(e) for e in result.data], result.page_info, "local")
 
 
 def _error(result: WriteItemError) -> AtomaError:
@@ -202,8 +100,10 @@ class StoreActor(pykka.ThreadingActor):
         time_ms: Callable[[], int],
         model: Any = None,
         fetch: Callable[[ReadRequest], None] | None = None,
+        local: bool = False,
     ) -> None:
         super().__init__()
+        self._local = local
         self._fetch = fetch
         self._deferred: list[tuple[ApplyWrite, bool]] = []
         self._fetching = False
@@ -212,7 +112,7 @@ class StoreActor(pykka.ThreadingActor):
         self._persist = persist
         self._emit = emit
         self._time_ms = time_ms
-        self._model = model
+        self._validate = _model_check(name, model)
         indexes = view.indexes
         self._state = StoreState(on_visible_change=self._index_change if indexes else None)
         self._seq = itertools.count(1)
@@ -239,12 +139,7 @@ class StoreActor(pykka.ThreadingActor):
         elif isinstance(message, ReadWriteback):
             self._read_writeback(message)
         elif isinstance(message, RemoteChanges):
-            with self._view.lock:
-                self._state.merge_fetched(message.upserts)
-                for id_, version in message.deletes:
-                    self._state.confirm(None, id_, None, version)
-                self._publish()
-            message.reply(len(message.upserts) + len(message.deletes))
+            self._remote_changes(message)
 
     def on_failure(self, exception_type: Any, exception_value: Any, traceback: Any) -> None:
         log.error("store actor %s failed: %r", self._name, exception_value)
@@ -307,6 +202,9 @@ class StoreActor(pykka.ThreadingActor):
             me.tell(_Fetched())
 
     def _apply_write(self, msg: ApplyWrite) -> None:
+        if self._local:
+            self._commit_now(msg)
+            return
         write_id = next(self._seq)
         now_ms = self._time_ms()
         flight = _InFlight(msg.specs, [], [], [], msg.reply, msg.optimistic)
@@ -349,85 +247,36 @@ class StoreActor(pykka.ThreadingActor):
         except pykka.ActorDeadError:  # the router has stopped: the client is closing
             self._persisted(_Persisted(write_id, ClientClosed("client closed")))
 
-    def _plan(
-        self, spec: EntrySpec, now_ms: int, key: tuple[int, int]
-    ) -> tuple[WriteEntry, PendingChange]:
-        current = self._state.visible.get(spec.id)
+    def _plan(self, spec: EntrySpec, now_ms: int, key: tuple[int, int]) -> tuple[WriteEntry, Any]:
         meta = ItemMeta(idempotency_key=self._next_key(), client_time_ms=now_ms)
-        if spec.action == "create":
-            if current is not None:
-                raise ConflictError(
-                    f"{self._name}/{spec.id} already exists",
-                    current=CurrentValue(value=copy_json(current), version=current["version"]),
-                )
-            value = self._validated(spec.value or {})
-            return (
-                CreateEntry(item=CreateItem(id=spec.id, value=value, meta=meta)),
-                PendingChange(key, spec.id, "put", value),
-            )
-        if spec.action == "delete":
-            if current is None:
-                raise NotFoundError(f"{self._name}/{spec.id} does not exist")
-            return (
-                DeleteEntry(
-                    item=DeleteItem(id=spec.id, base_version=current["version"], meta=meta)
-                ),
-                PendingChange(key, spec.id, "delete"),
-            )
-        if spec.action == "update":
-            if current is None:
-                raise NotFoundError(f"{self._name}/{spec.id} does not exist")
-            base = {k: v for k, v in current.items() if k not in ("id", "version")}
-            if spec.fn is not None:
-                try:
-                    produced = spec.fn(copy_json(current))
-                except Exception as exc:  # the user's callable: its failure is this entry's
-                    raise ValidationError(f"update function raised {exc!r}") from exc
-                check_entity(produced, "update result")
-                value = {k: v for k, v in produced.items() if k not in ("id", "version")}
-                kind: Literal["put", "merge"] = "put"
-                patch = value
-            else:
-                patch = {k: v for k, v in (spec.value or {}).items() if k not in ("id", "version")}
-                value = {**base, **patch}
-                kind = "merge"
-            value = self._validated(value)
-            return (
-                UpdateEntry(
-                    item=UpdateItem(
-                        id=spec.id, base_version=current["version"], value=value, meta=meta
-                    )
-                ),
-                PendingChange(
-                    key, spec.id, kind, patch if kind == "merge" else value, needs_base=True
-                ),
-            )
-        # upsert
-        fields = {k: v for k, v in (spec.value or {}).items() if k not in ("id", "version")}
-        if spec.apply == "merge" and current is not None:
-            merged = {**{k: v for k, v in current.items() if k not in ("id", "version")}, **fields}
-            self._validated(merged)
-        else:
-            self._validated(fields)
-        expected = current["version"] if (current is not None and spec.conflict == "cas") else None
-        return (
-            UpsertEntry(
-                item=UpsertItem(id=spec.id, expected_version=expected, value=fields, meta=meta),
-                options=WriteOptions(
-                    upsert=UpsertOptions(conflict=spec.conflict, apply=spec.apply)
-                ),
-            ),
-            PendingChange(key, spec.id, "merge" if spec.apply == "merge" else "put", fields),
+        current = self._state.visible.get(spec.id)
+        return plan_entry(
+            spec, current, store=self._name, key=key, meta=meta, validate=self._validate
         )
 
-    def _validated(self, value: Entity) -> Entity:
-        if self._model is None:
-            return value
-        try:
-            self._model.model_validate(value)
-        except Exception as exc:
-            raise ValidationError(f"{self._name}: {exc}") from exc
-        return value
+    def _commit_now(self, msg: ApplyWrite) -> None:
+        """The store is its own backend (the embedded default): decide and confirm every
+        entry at once; the caller gets copies of what was stored."""
+        name, validate = self._name, self._validate
+
+        def decide(spec: EntrySpec, current: Entity | None, tomb: int) -> Entity | None:
+            return commit_entry(spec, current, tomb, store=name, validate=validate)
+
+        with self._view.lock:
+            stored = self._state.commit_now(msg.specs, decide)
+            self._publish()
+        results: list[Entity | AtomaError | None] = []
+        ids: list[str] = []
+        for spec, item in zip(msg.specs, stored, strict=True):
+            if isinstance(item, AtomaError):
+                results.append(item)
+            else:
+                results.append(copy_json(item) if item is not None else None)
+                ids.append(spec.id)
+        if ids:
+            self._emit("change_optimistic", store=name, ids=ids)
+            self._emit("change_committed", store=name, ids=ids)
+        msg.reply(WriteOutcome(tuple(results)))
 
     def _persisted(self, msg: _Persisted) -> None:
         flight = self._inflight.pop(msg.write_id, None)
@@ -486,6 +335,30 @@ class StoreActor(pykka.ThreadingActor):
         value = getattr(entry.item, "value", None) if entry is not None else None
         return dict(value or {})
 
+    def _remote_changes(self, msg: RemoteChanges) -> None:
+        with self._view.lock:
+            if self._local:
+                # No confirmed copy to compare with: visible is the confirmed state.
+                def newer(change: _Change, current: Entity | None, tomb: int) -> Entity | None:
+                    known = current["version"] if current is not None else tomb
+                    if change.version <= known:
+                        return current
+                    return None if change.entity is None else seal(change.entity)
+
+                changes = [
+                    _Change(e["id"], e, e["version"])
+                    for e in msg.upserts
+                    if isinstance(e.get("id"), str) and type(e.get("version")) is int
+                ]
+                changes += [_Change(id_, None, version) for id_, version in msg.deletes]
+                self._state.commit_now(changes, newer)
+            else:
+                self._state.merge_fetched(msg.upserts)
+                for id_, version in msg.deletes:
+                    self._state.confirm(None, id_, None, version)
+            self._publish()
+        msg.reply(len(msg.upserts) + len(msg.deletes))
+
     # -- reads ---------------------------------------------------------------------------
     def _read_writeback(self, msg: ReadWriteback) -> None:
         with self._view.lock:
@@ -508,6 +381,21 @@ class StoreActor(pykka.ThreadingActor):
 
     def _publish(self) -> None:
         self._view.snapshot = self._state.visible
+
+
+def _model_check(name: str, model: Any) -> Callable[[Entity], Entity] | None:
+    """The store's pydantic model as a check that raises our `ValidationError`."""
+    if model is None:
+        return None
+
+    def validate(value: Entity) -> Entity:
+        try:
+            model.model_validate(value)
+        except Exception as exc:
+            raise ValidationError(f"{name}: {exc}") from exc
+        return value
+
+    return validate
 
 
 def _wrap(exc: BaseException) -> AtomaError:

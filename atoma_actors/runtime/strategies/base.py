@@ -9,7 +9,6 @@ from __future__ import annotations
 import itertools
 import uuid
 from collections.abc import Sequence
-from dataclasses import dataclass, field
 from typing import Any
 
 from atoma_actors.core.query import Query
@@ -23,10 +22,8 @@ from atoma_actors.protocol.results import (
     WriteItemOk,
     WriteResultData,
 )
-from atoma_actors.runtime.reply import Reply
 
 __all__ = [
-    "ReadRequest",
     "group_entries",
     "new_op_id",
     "query_op",
@@ -40,24 +37,6 @@ _op_prefix = uuid.uuid4().hex[:8]
 
 def new_op_id() -> str:
     return f"{_op_prefix}-{next(_op_seq)}"
-
-
-@dataclass(frozen=True, slots=True)
-class ReadRequest:
-    """A read for a strategy; `view` and `store_ref` let it fall back and write back."""
-
-    store: str
-    query: Query
-    reply: Reply[Any]
-    view: Any
-    store_ref: Any
-    strategy: str | None = None
-    context: dict[str, Any] = field(default_factory=dict)
-    deadline: float | None = None
-    missing_id: str | None = None
-    missing_version: int | None = None
-    """With `missing_id`: the version this client saw when it asked; a "not found" answer
-    only forgets the entity if nothing newer was confirmed since."""
 
 
 def group_entries(resource: str, entries: Sequence[WriteEntry]) -> list[tuple[WriteOp, list[int]]]:

@@ -16,11 +16,11 @@ import pykka
 
 from atoma_actors.core.query import QueryResult
 from atoma_actors.protocol.results import PageInfo
+from atoma_actors.runtime.messages import PersistRequest, ReadRequest, ReadWriteback
 from atoma_actors.runtime.ops_chain import OpsCall, Submit
 from atoma_actors.runtime.reply import Reply
-from atoma_actors.runtime.store_actor import PersistRequest, ReadWriteback
 
-from .base import ReadRequest, group_entries, meta_for, query_op, read_result, split_write_results
+from .base import group_entries, meta_for, query_op, read_result, split_write_results
 
 __all__ = ["DirectStrategy", "send_read"]
 

@@ -46,11 +46,11 @@ from atoma_actors.protocol.errors import (
 from atoma_actors.protocol.ops import WriteEntry, WriteOp, WriteSpec
 from atoma_actors.protocol.results import WriteItemError, WriteItemOk
 from atoma_actors.runtime.clock import Clock, Scheduler, TimerHandle
+from atoma_actors.runtime.messages import PersistRequest, ReadRequest
 from atoma_actors.runtime.ops_chain import OpsCall, Submit
 from atoma_actors.runtime.reply import Reply
-from atoma_actors.runtime.store_actor import PersistRequest
 
-from .base import ReadRequest, meta_for, new_op_id, split_write_results
+from .base import meta_for, new_op_id, split_write_results
 from .direct import send_read
 
 __all__ = [

@@ -1,0 +1,191 @@
+"""Write planning: what one facade write (`EntrySpec`) becomes against what a store shows now.
+
+Two pure planners share the same rules (conflict on creating an existing id, not found on
+updating or deleting a missing one, patches merged over the current value):
+- `plan_entry` turns a spec into a protocol write entry for a backend plus the optimistic
+  `PendingChange` the store shows until the backend answers;
+- `commit_entry` decides a spec at once, for a store that is its own backend (the embedded
+  default): the new sealed entity with its next version, or None for a delete.
+Must not import runtime, client or any backend.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any, Literal
+
+from atoma_actors.protocol.errors import (
+    ConflictError,
+    CurrentValue,
+    NotFoundError,
+    ValidationError,
+)
+from atoma_actors.protocol.ops import (
+    CreateEntry,
+    CreateItem,
+    DeleteEntry,
+    DeleteItem,
+    ItemMeta,
+    UpdateEntry,
+    UpdateItem,
+    UpsertEntry,
+    UpsertItem,
+    UpsertOptions,
+    WriteEntry,
+    WriteOptions,
+)
+
+from .state import ChangeKey, PendingChange
+from .values import SealedEntity, check_entity, copy_json, fields_of
+
+__all__ = ["EntrySpec", "Validate", "commit_entry", "fields_of", "plan_entry"]
+
+Entity = dict[str, Any]
+Validate = Callable[[Entity], Any]
+"""The store's model check of a whole entity (`id` and `version` included): returns it, or
+raises `ValidationError`."""
+
+
+@dataclass(frozen=True, slots=True)
+class EntrySpec:
+    """One write as the facade asked for it (before the store resolves versions). `value`
+    is already checked and copied: the store may keep it."""
+
+    action: Literal["create", "update", "upsert", "delete"]
+    id: str
+    value: Entity | None = None
+    fn: Callable[[Entity], Entity] | None = None
+    conflict: Literal["cas", "lww"] = "cas"
+    apply: Literal["merge", "replace"] = "merge"
+
+
+def _exists(store: str, id_: str, current: Entity) -> ConflictError:
+    return ConflictError(
+        f"{store}/{id_} already exists",
+        current=CurrentValue(value=copy_json(current), version=current["version"]),
+    )
+
+
+def _missing(store: str, id_: str) -> NotFoundError:
+    return NotFoundError(f"{store}/{id_} does not exist")
+
+
+def _produced(spec: EntrySpec, current: Entity) -> Entity:
+    """The new fields of an update: the callable's result, or the patch over `current`."""
+    if spec.fn is not None:
+        try:
+            produced = spec.fn(copy_json(current))
+        except Exception as exc:  # the user's callable: its failure is this entry's
+            raise ValidationError(f"update function raised {exc!r}") from exc
+        return fields_of(check_entity(produced, "update result"))
+    return {**fields_of(current), **fields_of(spec.value)}
+
+
+def plan_entry(
+    spec: EntrySpec,
+    current: Entity | None,
+    *,
+    store: str,
+    key: ChangeKey,
+    meta: ItemMeta,
+    validate: Validate | None = None,
+) -> tuple[WriteEntry, PendingChange]:
+    """The protocol entry to send and the optimistic change to show, for `spec` against the
+    entity the store shows now (`current`, None when absent)."""
+    id_ = spec.id
+    if spec.action == "create":
+        if current is not None:
+            raise _exists(store, id_, current)
+        value = fields_of(spec.value)
+        if validate is not None:
+            validate({**value, "id": id_, "version": 1})
+        return (
+            CreateEntry(item=CreateItem(id=id_, value=value, meta=meta)),
+            PendingChange(key, id_, "put", value),
+        )
+    if spec.action == "delete":
+        if current is None:
+            raise _missing(store, id_)
+        return (
+            DeleteEntry(item=DeleteItem(id=id_, base_version=current["version"], meta=meta)),
+            PendingChange(key, id_, "delete"),
+        )
+    if spec.action == "update":
+        if current is None:
+            raise _missing(store, id_)
+        value = _produced(spec, current)
+        if validate is not None:
+            validate({**value, "id": id_, "version": current["version"] + 1})
+        if spec.fn is not None:
+            change = PendingChange(key, id_, "put", value, needs_base=True)
+        else:
+            change = PendingChange(key, id_, "merge", fields_of(spec.value), needs_base=True)
+        entry = UpdateEntry(
+            item=UpdateItem(id=id_, base_version=current["version"], value=value, meta=meta)
+        )
+        return entry, change
+    # upsert
+    fields = fields_of(spec.value)
+    if validate is not None:
+        version = current["version"] + 1 if current is not None else 1
+        if spec.apply == "merge" and current is not None:
+            validate({**current, **fields, "version": version})
+        else:
+            validate({**fields, "id": id_, "version": version})
+    expected = current["version"] if (current is not None and spec.conflict == "cas") else None
+    return (
+        UpsertEntry(
+            item=UpsertItem(id=id_, expected_version=expected, value=fields, meta=meta),
+            options=WriteOptions(upsert=UpsertOptions(conflict=spec.conflict, apply=spec.apply)),
+        ),
+        PendingChange(key, id_, "merge" if spec.apply == "merge" else "put", fields),
+    )
+
+
+def _entity(id_: str, version: int, base: Entity, patch: Entity | None = None) -> SealedEntity:
+    """A new sealed entity: `base` (a copy, or the spec's own value, which the store owns)
+    with `patch` over it, at `id_` and `version`."""
+    entity = base if type(base) is SealedEntity and patch is None else SealedEntity(base)
+    if patch:
+        entity.update(patch)
+    entity["id"] = id_
+    entity["version"] = version
+    return entity.reseal()
+
+
+def commit_entry(
+    spec: EntrySpec,
+    current: Entity | None,
+    tomb_version: int,
+    *,
+    store: str,
+    validate: Validate | None = None,
+) -> SealedEntity | None:
+    """The entity `spec` leaves behind in a store that is its own backend (None: deleted).
+
+    Versions follow the write rules of every backend: a create starts one past the tombstone
+    (`tomb_version`, 0 if never deleted), an update, upsert or delete moves one past `current`.
+    The spec's value may become the stored entity (the facade handed over its own copy).
+    """
+    id_ = spec.id
+    action = spec.action
+    if action == "create":
+        if current is not None:
+            raise _exists(store, id_, current)
+        entity = _entity(id_, tomb_version + 1, spec.value or {})
+    elif current is None:
+        if action != "upsert":
+            raise _missing(store, id_)
+        entity = _entity(id_, tomb_version + 1, spec.value or {})
+    elif action == "delete":
+        return None
+    elif action == "update" and spec.fn is not None:
+        entity = _entity(id_, current["version"] + 1, _produced(spec, current))
+    elif action == "update" or spec.apply == "merge":
+        entity = _entity(id_, current["version"] + 1, current, fields_of(spec.value))
+    else:
+        entity = _entity(id_, current["version"] + 1, spec.value or {})
+    if validate is not None:
+        validate(entity)
+    return entity

@@ -1,0 +1,122 @@
+"""The messages actors exchange: what the facade, the StoreActor, the router and the
+strategies send each other. Each is a frozen, slotted dataclass carrying its `Reply`.
+
+An actor's private messages to itself (timers firing, its own replies coming back) stay in
+its module. Must not import client or any backend.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any
+
+from atoma_actors.core.planning import EntrySpec
+from atoma_actors.core.query import Query, QueryResult
+from atoma_actors.protocol.errors import AtomaError
+from atoma_actors.protocol.ops import WriteEntry
+from atoma_actors.protocol.results import PageInfo, WriteItemError, WriteItemOk
+
+from .reply import Reply
+
+if TYPE_CHECKING:
+    import pykka
+
+    from .view import StoreView
+
+__all__ = [
+    "ApplyWrite",
+    "EntrySpec",
+    "ItemOutcome",
+    "PersistRequest",
+    "ReadRequest",
+    "ReadWriteback",
+    "RemoteChanges",
+    "SetStoreStrategy",
+    "WriteOutcome",
+]
+
+Entity = dict[str, Any]
+ItemOutcome = WriteItemOk | WriteItemError | BaseException
+"""What a strategy answers for one persisted entry."""
+
+
+@dataclass(frozen=True, slots=True)
+class WriteOutcome:
+    """Per-entry outcomes of one write request, aligned with its specs."""
+
+    items: tuple[Entity | AtomaError | None, ...]
+
+
+@dataclass(frozen=True, slots=True)
+class ApplyWrite:
+    """Facade → StoreActor: apply these writes (optimistically unless told otherwise)."""
+
+    specs: tuple[EntrySpec, ...]
+    reply: Reply[WriteOutcome]
+    strategy: str | None = None
+    optimistic: bool = True
+    context: dict[str, Any] = field(default_factory=dict)
+    deadline: float | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class PersistRequest:
+    """StoreActor → router → strategy: protocol entries with their idempotency keys.
+    The reply gets one outcome per entry (or one exception for all)."""
+
+    store: str
+    entries: tuple[WriteEntry, ...]
+    reply: Reply[list[ItemOutcome] | BaseException]
+    strategy: str | None
+    context: dict[str, Any]
+    deadline: float | None
+
+
+@dataclass(frozen=True, slots=True)
+class ReadRequest:
+    """Facade or StoreActor → router → strategy: a read; `view` and `store_ref` let the
+    strategy fall back to the local engine and write the answer back."""
+
+    store: str
+    query: Query
+    reply: Reply[Any]
+    view: StoreView
+    store_ref: pykka.ActorRef[Any]
+    strategy: str | None = None
+    context: dict[str, Any] = field(default_factory=dict)
+    deadline: float | None = None
+    missing_id: str | None = None
+    missing_version: int | None = None
+    """With `missing_id`: the version this client saw when it asked; a "not found" answer
+    only forgets the entity if nothing newer was confirmed since."""
+
+
+@dataclass(frozen=True, slots=True)
+class ReadWriteback:
+    """Strategy → StoreActor: entities read from the backend; cache them, answer the reader."""
+
+    query: Query
+    data: list[Entity]
+    page_info: PageInfo
+    reply: Reply[QueryResult]
+    missing_id: str | None = None
+    missing_version: int | None = None
+    source: str = "remote"
+
+
+@dataclass(frozen=True, slots=True)
+class RemoteChanges:
+    """Plugin (sync) → StoreActor: changes made elsewhere; cache the upserts, apply the
+    deletes as confirmed."""
+
+    upserts: list[Entity]
+    deletes: list[tuple[str, int]]
+    reply: Reply[int]
+
+
+@dataclass(frozen=True, slots=True)
+class SetStoreStrategy:
+    """Client → router: the strategy of one store (None: back to the client default)."""
+
+    store: str
+    strategy: str | None
