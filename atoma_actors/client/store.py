@@ -154,7 +154,7 @@ class NowaitStore:
             if hit is not None or self._client._local:
                 return done(hit)
         query = normalize_query({"filter": {"op": "eq", "field": "id", "value": id}})
-        seen = self._view.snapshot.get(id)
+        seen = self._view.get(id)
         return self._read(
             query, _first, missing_id=id, missing_version=seen["version"] if seen else -1, **opts
         )
@@ -418,7 +418,7 @@ class Store:
         self._client.flush()
 
     def __len__(self) -> int:
-        return len(self._view.snapshot)
+        return len(self._view)
 
     def __repr__(self) -> str:
         return f"<Store {self.name!r} entities={len(self)}>"

@@ -20,7 +20,7 @@ from atoma_actors.protocol.results import PageInfo
 
 from .cursor import decode_cursor, encode_cursor
 from .fields import is_number
-from .sorting import SortRule, sort_keys, sort_values
+from .sorting import SortRule, narrow_to_first, sort_keys, sort_values
 
 __all__ = [
     "DEFAULT_CURSOR_LIMIT",
@@ -178,11 +178,25 @@ def _largest_ascending(items: list[Any], keys: list[tuple], k: int) -> list[Any]
     return [items[i] for i in idx]
 
 
+def _first_page_end(page: Page | None) -> int | None:
+    """How many of the smallest keys a page needs, when it is a prefix of the order."""
+    if isinstance(page, OffsetPage):
+        return None if page.limit is None else page.offset + page.limit
+    if isinstance(page, CursorPage) and page.values is None:
+        return page.limit
+    return None
+
+
 def cut_page(
     matches: list[Any], sort: tuple[SortRule, ...], page: Page | None
 ) -> tuple[list[Any], PageInfo]:
     """Sort `matches` (all entities passing the filter) and cut the page asked for."""
     n = len(matches)
+    end = _first_page_end(page)
+    if end is not None and end < n:
+        # Only entities whose first sort value is within the first `end` can be on the
+        # page: narrow to those before building whole keys (ties on it included).
+        matches = narrow_to_first(matches, sort, end)
     probe = list(page.values) if isinstance(page, CursorPage) and page.values else None
     keys, bound = sort_keys(matches, sort, probe)
     if page is None:
@@ -190,16 +204,15 @@ def cut_page(
 
     total = n if page.include_total else None
     if isinstance(page, OffsetPage):
-        if page.limit is None:
+        if end is None:
             data = _smallest(matches, keys, n)[page.offset :]
             return data, PageInfo(has_next=False, total=total)
-        end = page.offset + page.limit
-        data = _smallest(matches, keys, min(end, n))[page.offset :]
+        data = _smallest(matches, keys, min(end, len(matches)))[page.offset :]
         return data, PageInfo(has_next=end < n, total=total)
 
     limit = page.limit
     if page.values is None:
-        data = _smallest(matches, keys, min(limit, n))
+        data = _smallest(matches, keys, min(limit, len(matches)))
         has_next = limit < n
     else:
         assert bound is not None  # a cursor page with values always has a probe key

@@ -11,6 +11,7 @@ Must not import anything from atoma_actors outside `core` and `protocol`.
 
 from __future__ import annotations
 
+import heapq
 from collections.abc import Mapping
 from math import isnan
 from operator import neg
@@ -22,6 +23,7 @@ from .fields import MISSING, field_getter
 
 __all__ = [
     "SortRule",
+    "narrow_to_first",
     "normalize_sort",
     "sort_keys",
     "sort_rules_to_wire",
@@ -146,6 +148,34 @@ def sort_keys(
     if probe is None:
         return keys, None
     return keys[:-1], keys[-1]
+
+
+def narrow_to_first(entities: list[Any], rules: tuple[SortRule, ...], k: int) -> list[Any]:
+    """The entities that can be among the first `k` under `rules`: those whose first sort
+    value is no worse than the `k`-th best first value (ties included), in their order.
+
+    Only when that column is of one plain kind (all numbers, or all strings) and `k` is a
+    small part of the whole; otherwise `entities` unchanged. Building whole keys for the
+    survivors alone is what makes a first page cheap on a large store."""
+    if k <= 0:
+        return []
+    if k * 4 > len(entities) or not rules:
+        return entities
+    field, direction = rules[0]
+    if "." in field:
+        values = list(map(field_getter(field), entities))
+    else:
+        values = [e.get(field, MISSING) for e in entities]
+    kinds = set(map(type, values))
+    if kinds != {str} and not (
+        kinds and kinds <= _NUMBER_KINDS and not (float in kinds and any(map(isnan, values)))
+    ):
+        return entities
+    if direction == "asc":
+        bound = heapq.nsmallest(k, values)[-1]
+        return [e for e, v in zip(entities, values, strict=True) if v <= bound]
+    bound = heapq.nlargest(k, values)[-1]
+    return [e for e, v in zip(entities, values, strict=True) if v >= bound]
 
 
 def sort_values(entity: Any, rules: tuple[SortRule, ...]) -> list[Any]:

@@ -5,9 +5,11 @@ order. Rolling back a change drops it from the log and recomputes only the entit
 so changes made alongside it (and confirmations that arrived meanwhile) survive. Restoring a
 pre-image instead is the classic bug that loses them.
 
-`visible` is an `immutables.Map` (a HAMT): each update makes a new map sharing structure with
-the old one, so a reader on another thread can hold the map it got and iterate it while the
-single writer moves on. Not thread-safe for writers: one owner (the StoreActor) mutates it.
+`visible` is a plain dict that only its owner (the StoreActor) changes, in place and entity by
+entity: the entities in it are never changed once there (a change puts a new dict), so a
+reader on another thread may `get` one at any time; whoever lists the whole dict must hold
+the lock the owner holds while it changes it (`runtime.view.StoreView.lock`). Insertion
+order is kept, so a bulk-loaded store is scanned in the order its entities sit in memory.
 Must not import runtime, client or any backend.
 """
 
@@ -16,8 +18,6 @@ from __future__ import annotations
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from typing import Any, Literal, TypeVar
-
-import immutables
 
 from atoma_actors.core.values import fields_of, seal
 from atoma_actors.protocol.errors import AtomaError
@@ -64,7 +64,7 @@ class StoreState:
         self.tombstones: dict[str, int] = {}
         self._pending: dict[ChangeKey, PendingChange] = {}
         self._pending_by_id: dict[str, list[ChangeKey]] = {}
-        self.visible: immutables.Map[str, Entity] = immutables.Map()
+        self.visible: dict[str, Entity] = {}
         self._on_change = on_visible_change
 
     # -- reading -------------------------------------------------------------------------
@@ -105,14 +105,14 @@ class StoreState:
         `decide(item, current, tomb_version)` returns the new entity (its id and version
         set), None to delete, or raises an `AtomaError`, which becomes that item's outcome
         and changes nothing. Each item sees the ones before it."""
-        mutation = self.visible.mutate()
+        visible = self.visible
         tombstones = self.tombstones
         on_change = self._on_change
         out: list[Entity | AtomaError | None] = []
         for item in items:
             try:
                 id_ = item.id  # type: ignore[attr-defined]
-                old = mutation.get(id_)
+                old = visible.get(id_)
                 new = decide(item, old, tombstones.get(id_, 0))
             except AtomaError as exc:
                 out.append(exc)
@@ -120,13 +120,12 @@ class StoreState:
             if new is None:
                 if old is not None:
                     tombstones[id_] = old["version"] + 1
-                    del mutation[id_]
-            else:
-                mutation[id_] = new
+                    del visible[id_]
+            elif new is not old:
+                visible[id_] = new
             if on_change is not None and old is not new:
                 on_change(id_, old, new)
             out.append(new)
-        self.visible = mutation.finish()
         return out
 
     # -- reads from the backend ----------------------------------------------------------
@@ -189,9 +188,9 @@ class StoreState:
         old = self.visible.get(id_)
         if value is None:
             if old is not None:
-                self.visible = self.visible.delete(id_)
+                del self.visible[id_]
         elif value is not old:
-            self.visible = self.visible.set(id_, value)
+            self.visible[id_] = value
         if self._on_change is not None and old is not value:
             self._on_change(id_, old, value)
         return value

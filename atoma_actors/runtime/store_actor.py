@@ -6,8 +6,9 @@ readers see). It turns write requests into protocol write entries (base versions
 own view, so concurrent writers to one entity line up), applies them optimistically, hands them
 to the strategy router, and on the answer confirms or rolls back exactly those entries.
 
-Readers never queue behind it: after every change it publishes an immutable snapshot
-(`StoreView.snapshot`), which `peek`, cache hits and local queries read on their own thread.
+Readers never queue behind it: its visible entities are shared through the `StoreView`, where
+`peek`, cache hits and local queries read them on their own thread. With `local=True` (the
+embedded default) the store is its own backend: writes are decided and confirmed here at once.
 Messages: `ApplyWrite`, `ReadWriteback`, `RemoteChanges`; its own replies `_Fetched`,
 `_Persisted`.
 Must not import client or any backend.
@@ -115,6 +116,7 @@ class StoreActor(pykka.ThreadingActor):
         self._validate = _model_check(name, model)
         indexes = view.indexes
         self._state = StoreState(on_visible_change=self._index_change if indexes else None)
+        view.entities = self._state.visible
         self._seq = itertools.count(1)
         self._inflight: dict[int, _InFlight] = {}
         # Idempotency keys: one random prefix per actor plus a counter is as unique as a
@@ -380,7 +382,7 @@ class StoreActor(pykka.ThreadingActor):
             indexes.replace(old, new)
 
     def _publish(self) -> None:
-        self._view.snapshot = self._state.visible
+        self._view.changed()
 
 
 def _model_check(name: str, model: Any) -> Callable[[Entity], Entity] | None:

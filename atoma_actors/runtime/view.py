@@ -1,16 +1,17 @@
-"""`StoreView`: what a store publishes for lock-free reads on any thread.
+"""`StoreView`: what a store shares with readers on any thread.
 
-The StoreActor replaces `snapshot` (an immutable map, never changed in place) after every
-change; `peek`, cache hits and local queries read it on the caller's own thread, no actor hop.
-`lock` is held by the StoreActor while the snapshot and the store's indexes change together,
-and by readers only while they ask the index planner for candidate ids.
+`entities` is the StoreActor's own visible dict (`core.state.StoreState.visible`): only the
+StoreActor changes it, in place, and never changes an entity once it is in it (a change puts
+a new one). So `peek` and cache hits `get` one entity on the caller's thread with no lock and
+no actor hop. Whatever lists the whole store takes `lock`, which the StoreActor holds while
+it changes the entities and the indexes together; the list is cached until the next change
+(`changed()`), so repeated local queries copy nothing.
 Must not import client or any backend.
 """
 
 from __future__ import annotations
 
 import threading
-from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any
 
 from atoma_actors.core.query import Query, QueryResult, evaluate
@@ -25,40 +26,52 @@ Entity = dict[str, Any]
 
 
 class StoreView:
-    """The published state of one store."""
+    """The shared face of one store."""
 
     def __init__(self, name: str, indexes: IndexSet | None) -> None:
         self.name = name
-        self.snapshot: Mapping[str, Entity] = {}
+        self.entities: dict[str, Entity] = {}
         self.indexes = indexes
         self.lock = threading.Lock()
-        # The snapshot's entities as a list, built on the first full scan after a change:
-        # a comprehension over a list runs about twice as fast as over the map's values.
-        self._rows: tuple[Mapping[str, Entity], list[Entity]] | None = None
+        self._generation = 0
+        self._rows: tuple[int, list[Entity]] | None = None
+
+    def changed(self) -> None:
+        """Called by the StoreActor, holding `lock`, after it changed the entities."""
+        self._generation += 1
 
     def peek(self, id_: str) -> Entity | None:
-        value = self.snapshot.get(id_)
+        value = self.entities.get(id_)
         return copy_json(value) if value is not None else None
 
-    def rows(self, snapshot: Mapping[str, Entity]) -> list[Entity]:
-        """Every entity of `snapshot` (a map this view published), as a list."""
+    def get(self, id_: str) -> Entity | None:
+        """The stored entity itself (not a copy): read it, never change it."""
+        return self.entities.get(id_)
+
+    def __len__(self) -> int:
+        return len(self.entities)
+
+    def _all(self) -> list[Entity]:
+        """Every entity, as of one moment (hold `lock`)."""
         cached = self._rows
-        if cached is not None and cached[0] is snapshot:
+        if cached is not None and cached[0] == self._generation:
             return cached[1]
-        rows = list(snapshot.values())
-        self._rows = (snapshot, rows)
+        rows = list(self.entities.values())
+        self._rows = (self._generation, rows)
         return rows
 
+    def rows(self) -> list[Entity]:
+        """Every entity, as of one moment (a list this view may hand to others: read only)."""
+        with self.lock:
+            return self._all()
+
     def query_local(self, query: Query) -> QueryResult:
-        if self.indexes is None:
-            snapshot = self.snapshot
-            candidates = None
-        else:
-            with self.lock:
-                snapshot = self.snapshot
-                candidates = self.indexes.candidates(query)
-        if candidates is None:
-            result = evaluate(self.rows(snapshot), query)
-        else:
-            result = evaluate(snapshot, query, candidates=candidates)
+        with self.lock:
+            candidates = self.indexes.candidates(query) if self.indexes is not None else None
+            if candidates is None:
+                source: list[Entity] = self._all()
+            else:
+                get = self.entities.get
+                source = [e for e in map(get, candidates) if e is not None]
+        result = evaluate(source, query)
         return QueryResult([copy_json(e) for e in result.data], result.page_info, "local")
