@@ -1,6 +1,6 @@
 """`create_client` and the `Client`: wiring of every actor, and their orderly shutdown.
 
-    StoreActor(s) ──▶ StrategyRouter ──▶ DirectStrategy / QueueStrategy
+    StoreActor(s) ──(StrategyTable)──▶ DirectStrategy / QueueStrategy
                                             │  OpsCall
                                             ▼
                           ops handler actors (plugins, by priority)
@@ -31,10 +31,9 @@ from atoma_actors.protocol.errors import ClientClosed, ValidationError
 from atoma_actors.runtime.backend_actor import BackendGroup
 from atoma_actors.runtime.clock import Clock, RealClock, Scheduler
 from atoma_actors.runtime.events import EventBus
-from atoma_actors.runtime.messages import SetStoreStrategy
 from atoma_actors.runtime.ops_chain import OpsCall, build_chain
 from atoma_actors.runtime.reply import Reply, future_reply, settle
-from atoma_actors.runtime.router import StrategyRouter
+from atoma_actors.runtime.router import StrategyTable
 from atoma_actors.runtime.store_actor import StoreActor
 from atoma_actors.runtime.strategies.direct import DirectStrategy
 from atoma_actors.runtime.strategies.queue import FlushAll, QueueGate, QueueOptions, QueueStrategy
@@ -208,8 +207,6 @@ class Client:
         }
         self._queue_options = QueueOptions.from_mapping(queue or {})
         self._queue_gate = QueueGate(self._queue_options)
-        self._default_strategy = strategy
-        self._store_strategy: dict[str, str] = {}
         strategies["queue"] = QueueStrategy.start(
             self._chains["store"],
             self.clock,
@@ -219,9 +216,8 @@ class Client:
             source=source,
         )
         self._strategies = strategies
-        self._router = StrategyRouter.start(strategies, strategy)
+        self._routes = StrategyTable(strategies, strategy)
         self._actors.extend(strategies.values())
-        self._actors.append(self._router)
 
     # -- stores --------------------------------------------------------------------------
     def store(self, name: str, *, strategy: str | None = None) -> Store:
@@ -243,11 +239,11 @@ class Client:
                 actor = StoreActor.start(
                     name,
                     view,
-                    persist=self._router.tell,
+                    persist=self._routes.route,
                     emit=self.events.emit,
                     time_ms=self.clock.time_ms,
                     model=spec.get("model"),
-                    fetch=self._router.tell if self._remote_backed else None,
+                    fetch=self._routes.route if self._remote_backed else None,
                     local=self._local,
                 )
                 self._store_actors[name] = actor
@@ -255,8 +251,7 @@ class Client:
                 self._stores[name] = store
         assert store is not None
         if strategy is not None:
-            self._store_strategy[name] = strategy
-            self._router.tell(SetStoreStrategy(name, strategy))
+            self._routes.set_store(name, strategy)
         if created:
             self.events.emit("store_created", store=name)
             if self._durable:
@@ -288,12 +283,12 @@ class Client:
             except Exception as exc:
                 log.warning("close: could not drain everything: %r", exc)
             self._closed = True
-        for ref in [self._router, *self._strategies.values()]:
+        for ref in self._strategies.values():
             ref.stop(block=True, timeout=5)
         for group in self._groups.values():
             group.stop()
         for ref in self._actors:
-            if ref in (self._router, *self._strategies.values()) or ref is self.events.actor_ref:
+            if ref in self._strategies.values() or ref is self.events.actor_ref:
                 continue
             try:
                 ref.stop(block=True, timeout=5)
@@ -397,7 +392,7 @@ class Client:
         future: Future[Any],
     ) -> None:
         """Backpressure: queue-bound writes pass its gate on the caller's thread."""
-        resolved = strategy or self._store_strategy.get(store) or self._default_strategy
+        resolved = self._routes.resolve(store, strategy)
         if resolved != "queue" or self._local:
             return
         self._queue_gate.acquire(count, self._wait_timeout(timeout))

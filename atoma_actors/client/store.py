@@ -14,9 +14,11 @@ from collections.abc import Callable, Iterable, Mapping, Sequence
 from concurrent.futures import Future
 from typing import TYPE_CHECKING, Any, Literal
 
+import pykka
+
 from atoma_actors.core.query import Query, QueryResult, normalize_query
 from atoma_actors.core.values import check_entity, check_id, copy_json, sealed_copy
-from atoma_actors.protocol.errors import AtomaError, ValidationError
+from atoma_actors.protocol.errors import AtomaError, ClientClosed, ValidationError
 from atoma_actors.runtime.messages import ApplyWrite, EntrySpec, ReadRequest, WriteOutcome
 from atoma_actors.runtime.view import StoreView
 
@@ -282,20 +284,23 @@ class NowaitStore:
             else:
                 reply(result)
             return future
-        client._router.tell(
-            ReadRequest(
-                store=self.name,
-                query=query,
-                reply=client._reply(future, "read", self.name, 1, shape),
-                view=self._view,
-                store_ref=self._actor,
-                strategy=strategy,
-                context=dict(context or {}),
-                deadline=client._deadline(timeout),
-                missing_id=missing_id,
-                missing_version=missing_version,
-            )
+        reply = client._reply(future, "read", self.name, 1, shape)
+        request = ReadRequest(
+            store=self.name,
+            query=query,
+            reply=reply,
+            view=self._view,
+            store_ref=self._actor,
+            strategy=strategy,
+            context=dict(context or {}),
+            deadline=client._deadline(timeout),
+            missing_id=missing_id,
+            missing_version=missing_version,
         )
+        try:
+            client._routes.route(request)
+        except pykka.ActorDeadError:  # closing under our feet
+            reply(ClientClosed("client closed"))
         return future
 
 

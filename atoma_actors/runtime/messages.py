@@ -31,7 +31,6 @@ __all__ = [
     "ReadRequest",
     "ReadWriteback",
     "RemoteChanges",
-    "SetStoreStrategy",
     "WriteOutcome",
 ]
 
@@ -112,11 +111,3 @@ class RemoteChanges:
     upserts: list[Entity]
     deletes: list[tuple[str, int]]
     reply: Reply[int]
-
-
-@dataclass(frozen=True, slots=True)
-class SetStoreStrategy:
-    """Client → router: the strategy of one store (None: back to the client default)."""
-
-    store: str
-    strategy: str | None

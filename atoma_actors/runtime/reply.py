@@ -13,7 +13,7 @@ from collections.abc import Callable
 from concurrent.futures import Future
 from typing import Any, Generic, TypeVar
 
-__all__ = ["Reply", "future_reply", "settle"]
+__all__ = ["BatchReply", "Reply", "deliver_all", "future_reply", "settle"]
 
 T = TypeVar("T")
 
@@ -32,12 +32,18 @@ class Reply(Generic[T]):
     def done(self) -> bool:
         return self._done
 
-    def __call__(self, outcome: T | BaseException) -> bool:
-        """Deliver `outcome` (a value or an exception); False if already answered."""
+    def claim(self) -> bool:
+        """Mark this reply answered; False if it already was (then deliver nothing)."""
         with self._lock:
             if self._done:
                 return False
             self._done = True
+            return True
+
+    def __call__(self, outcome: T | BaseException) -> bool:
+        """Deliver `outcome` (a value or an exception); False if already answered."""
+        if not self.claim():
+            return False
         try:
             self._deliver(outcome)
         except Exception:
@@ -63,3 +69,40 @@ def future_reply(future: Future[Any]) -> Reply[Any]:
         settle(future, outcome)
 
     return Reply(deliver)
+
+
+Sink = Callable[[list[tuple[Any, Any]]], object]
+
+
+class BatchReply(Reply[T]):
+    """A reply whose receiver takes many answers in one message: `sink([(tag, outcome), ...])`.
+
+    Alone it delivers `[(tag, outcome)]`; `deliver_all` hands every answer for one sink over
+    in a single call (one actor message for a whole batch instead of one per request)."""
+
+    __slots__ = ("sink", "tag")
+
+    def __init__(self, sink: Sink, tag: Any) -> None:
+        super().__init__(lambda outcome: sink([(tag, outcome)]))
+        self.sink = sink
+        self.tag = tag
+
+
+def deliver_all(answers: list[tuple[Reply[Any], Any]]) -> None:
+    """Deliver each `(reply, outcome)`; answers for the same `BatchReply` sink go together,
+    in order. A reply already answered is skipped, as `Reply.__call__` would."""
+    grouped: dict[int, tuple[Sink, list[tuple[Any, Any]]]] = {}
+    for reply, outcome in answers:
+        if isinstance(reply, BatchReply):
+            if reply.claim():
+                key = id(reply.sink)
+                if key not in grouped:
+                    grouped[key] = (reply.sink, [])
+                grouped[key][1].append((reply.tag, outcome))
+        else:
+            reply(outcome)
+    for sink, items in grouped.values():
+        try:
+            sink(items)
+        except Exception:
+            log.exception("a reply could not be delivered")

@@ -1,7 +1,10 @@
-"""The StrategyRouter actor: which strategy serves a read or a write.
+"""The strategy table: which strategy actor serves a read or a write.
 
 Resolution order: the call's own `strategy` option, then the store's, then the client default
-(`direct` unless configured). It owns only that table and forwards with `tell`.
+(`direct` unless configured). The table is read on every request and changed rarely (a store's
+strategy is set when the store is opened), so it is a plain object, not an actor: the sender
+(a StoreActor, or the facade for reads) resolves the strategy and `tell`s it directly, which
+saves one actor hop per request.
 Must not import client or any backend.
 """
 
@@ -13,33 +16,38 @@ import pykka
 
 from atoma_actors.protocol.errors import ValidationError
 
-from .messages import PersistRequest, ReadRequest, SetStoreStrategy
-from .reply import Reply
+from .messages import PersistRequest, ReadRequest
 
-__all__ = ["SetStoreStrategy", "StrategyRouter"]
+__all__ = ["StrategyTable"]
 
 
-class StrategyRouter(pykka.ThreadingActor):
+class StrategyTable:
+    """Strategy actors by name, the per-store choice and the default. Thread-safe: each
+    change replaces a whole dict, and readers only look up."""
+
     def __init__(self, strategies: dict[str, pykka.ActorRef[Any]], default: str) -> None:
-        super().__init__()
-        self._strategies = strategies
-        self._default = default
+        self.strategies = dict(strategies)
+        self.default = default
         self._per_store: dict[str, str] = {}
 
-    def on_receive(self, message: Any) -> None:
-        if isinstance(message, PersistRequest | ReadRequest):
-            self._route(message)
-        elif isinstance(message, SetStoreStrategy):
-            if message.strategy is None:
-                self._per_store.pop(message.store, None)
-            else:
-                self._per_store[message.store] = message.strategy
+    def set_store(self, store: str, strategy: str | None) -> None:
+        per_store = dict(self._per_store)
+        if strategy is None:
+            per_store.pop(store, None)
+        else:
+            per_store[store] = strategy
+        self._per_store = per_store
 
-    def _route(self, message: PersistRequest | ReadRequest) -> None:
-        name = message.strategy or self._per_store.get(message.store) or self._default
-        target = self._strategies.get(name)
+    def resolve(self, store: str, strategy: str | None) -> str:
+        return strategy or self._per_store.get(store) or self.default
+
+    def route(self, message: PersistRequest | ReadRequest) -> None:
+        """`tell` the message to its strategy (raises `pykka.ActorDeadError` once stopped)."""
+        name = message.strategy or self._per_store.get(message.store) or self.default
+        target = self.strategies.get(name)
         if target is None:
-            reply: Reply[Any] = message.reply
-            reply(ValidationError(f"unknown strategy {name!r}; known: {sorted(self._strategies)}"))
+            message.reply(
+                ValidationError(f"unknown strategy {name!r}; known: {sorted(self.strategies)}")
+            )
             return
         target.tell(message)

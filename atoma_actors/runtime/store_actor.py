@@ -49,7 +49,7 @@ from .messages import (
     RemoteChanges,
     WriteOutcome,
 )
-from .reply import Reply
+from .reply import BatchReply, Reply
 from .view import StoreView
 
 __all__ = ["StoreActor", "StoreView"]
@@ -66,8 +66,10 @@ class _Fetched:
 
 @dataclass(frozen=True, slots=True)
 class _Persisted:
-    write_id: int
-    outcome: Any
+    """Strategy answers for persist requests of this store: `(write_id, outcome)` each (a
+    queue batch answers all of its requests from one store in one message)."""
+
+    answers: tuple[tuple[int, Any], ...]
 
 
 class _Change(NamedTuple):
@@ -123,6 +125,12 @@ class StoreActor(pykka.ThreadingActor):
         # uuid4 per entry, without an os.urandom call per write (the cost of a whole write).
         self._key_prefix = uuid.uuid4().hex
         self._key_seq = itertools.count(1)
+        me = self.actor_ref
+
+        def persisted(answers: list[tuple[int, Any]]) -> None:
+            me.tell(_Persisted(tuple(answers)))
+
+        self._persisted_sink = persisted  # one object: the queue groups answers by sink
 
     def _next_key(self) -> str:
         return f"{self._key_prefix}-{next(self._key_seq):x}"
@@ -137,7 +145,8 @@ class StoreActor(pykka.ThreadingActor):
             self._deferred[0] = (self._deferred[0][0], True)
             self._drain()
         elif isinstance(message, _Persisted):
-            self._persisted(message)
+            for write_id, outcome in message.answers:
+                self._persisted(write_id, outcome)
         elif isinstance(message, ReadWriteback):
             self._read_writeback(message)
         elif isinstance(message, RemoteChanges):
@@ -234,20 +243,19 @@ class StoreActor(pykka.ThreadingActor):
             msg.reply(WriteOutcome(tuple(flight.results)))
             return
         self._inflight[write_id] = flight
-        me = self.actor_ref
         try:
             self._persist(
                 PersistRequest(
                     store=self._name,
                     entries=entries,
-                    reply=Reply(lambda outcome: me.tell(_Persisted(write_id, outcome))),
+                    reply=BatchReply(self._persisted_sink, write_id),
                     strategy=msg.strategy,
                     context=msg.context,
                     deadline=msg.deadline,
                 )
             )
-        except pykka.ActorDeadError:  # the router has stopped: the client is closing
-            self._persisted(_Persisted(write_id, ClientClosed("client closed")))
+        except pykka.ActorDeadError:  # the strategy has stopped: the client is closing
+            self._persisted(write_id, ClientClosed("client closed"))
 
     def _plan(self, spec: EntrySpec, now_ms: int, key: tuple[int, int]) -> tuple[WriteEntry, Any]:
         meta = ItemMeta(idempotency_key=self._next_key(), client_time_ms=now_ms)
@@ -280,11 +288,10 @@ class StoreActor(pykka.ThreadingActor):
             self._emit("change_committed", store=name, ids=ids)
         msg.reply(WriteOutcome(tuple(results)))
 
-    def _persisted(self, msg: _Persisted) -> None:
-        flight = self._inflight.pop(msg.write_id, None)
+    def _persisted(self, write_id: int, outcome: Any) -> None:
+        flight = self._inflight.pop(write_id, None)
         if flight is None:
             return
-        outcome = msg.outcome
         sent = [i for i, e in enumerate(flight.entries) if e is not None]
         if isinstance(outcome, BaseException) or len(outcome) != len(sent):
             if not isinstance(outcome, BaseException):

@@ -48,7 +48,7 @@ from atoma_actors.protocol.results import WriteItemError, WriteItemOk
 from atoma_actors.runtime.clock import Clock, Scheduler, TimerHandle
 from atoma_actors.runtime.messages import PersistRequest, ReadRequest
 from atoma_actors.runtime.ops_chain import OpsCall, Submit
-from atoma_actors.runtime.reply import Reply
+from atoma_actors.runtime.reply import Reply, deliver_all
 
 from .base import meta_for, new_op_id, split_write_results
 from .direct import send_read
@@ -334,6 +334,9 @@ class QueueStrategy(pykka.ThreadingActor):
         self._lanes: dict[str, _Lane] = {}
         self._batch_ids = itertools.count(1)
         self._stopping = False
+        # Answers settled while handling one message, delivered together at its end: the
+        # requests of one StoreActor get one message for the whole batch.
+        self._answers: list[tuple[Reply[Any], Any]] = []
         # counters for benches and tests: calls sent, entries sent, retries, entries merged
         self.stats = {"calls": 0, "entries": 0, "retries": 0, "coalesced": 0}
 
@@ -343,6 +346,13 @@ class QueueStrategy(pykka.ThreadingActor):
 
     # -- messages ------------------------------------------------------------------------
     def on_receive(self, message: Any) -> None:
+        try:
+            self._receive(message)
+        finally:
+            answers, self._answers = self._answers, []
+            deliver_all(answers)
+
+    def _receive(self, message: Any) -> None:
         if isinstance(message, PersistRequest):
             self._enqueue(message)
         elif isinstance(message, _Answered):
@@ -380,6 +390,8 @@ class QueueStrategy(pykka.ThreadingActor):
             while lane.pending:
                 _, req = lane.pending.popleft()
                 req.reply(closed)
+        answers, self._answers = self._answers, []
+        deliver_all(answers)
 
     # -- queueing ------------------------------------------------------------------------
     def _enqueue(self, req: PersistRequest) -> None:
@@ -571,7 +583,7 @@ class QueueStrategy(pykka.ThreadingActor):
                 lo = batch.starts[span]
                 hi = lo + len(batch.requests[span].entries)
                 self._held -= hi - lo
-                batch.requests[span].reply(list(batch.results[lo:hi]))
+                self._answers.append((batch.requests[span].reply, list(batch.results[lo:hi])))
 
 
 def _tell(ref: pykka.ActorRef[Any], message: Any) -> bool:
