@@ -16,6 +16,7 @@ Must not import sync or any backend.
 
 from __future__ import annotations
 
+import itertools
 import logging
 import threading
 from collections.abc import Callable, Iterable, Mapping
@@ -113,8 +114,11 @@ class Client:
         self._timeout = timeout
         self._closed = False
         self._close_lock = threading.Lock()
-        self._inflight = 0
-        self._inflight_cond = threading.Condition()
+        # Calls in flight: one token each, added and removed without a lock (set.add and
+        # set.discard are atomic); `settle()` waits on the condition, notified when empty.
+        self._inflight: set[int] = set()
+        self._call_ids = itertools.count()
+        self._inflight_cond = threading.Condition(threading.Lock())
         self._stores: dict[str, Store] = {}
         self._store_actors: dict[str, pykka.ActorRef[Any]] = {}
         self._stores_lock = threading.Lock()
@@ -239,7 +243,7 @@ class Client:
                 actor = StoreActor.start(
                     name,
                     view,
-                    persist=self._routes.route,
+                    persist=self._routes.route_many,
                     emit=self.events.emit,
                     time_ms=self.clock.time_ms,
                     model=spec.get("model"),
@@ -269,8 +273,10 @@ class Client:
         """Wait until no read or write of this client is in flight."""
         limit = self._wait_timeout(timeout)
         with self._inflight_cond:
-            if not self._inflight_cond.wait_for(lambda: self._inflight == 0, timeout=limit):
-                raise TimeoutError(f"{self._inflight} operations still in flight after {limit}s")
+            if not self._inflight_cond.wait_for(lambda: not self._inflight, timeout=limit):
+                raise TimeoutError(
+                    f"{len(self._inflight)} operations still in flight after {limit}s"
+                )
 
     def close(self) -> None:
         """Flush queues, wait for writes in flight (bounded), stop every actor. Idempotent."""
@@ -340,8 +346,9 @@ class Client:
     ) -> Reply[Any]:
         """The one reply of a facade call: counts it in flight, reports its events, and
         settles `future` with `shape(outcome)` (an exception from either settles it too)."""
-        with self._inflight_cond:
-            self._inflight += 1
+        token = next(self._call_ids)
+        inflight = self._inflight
+        inflight.add(token)
         self.events.emit(
             "write_start" if kind == "write" else "read_start", store=store, count=count
         )
@@ -356,9 +363,9 @@ class Client:
                         outcome = exc
                 settle(future, outcome)
             finally:
-                with self._inflight_cond:
-                    self._inflight -= 1
-                    if self._inflight == 0:
+                inflight.discard(token)
+                if not inflight:
+                    with self._inflight_cond:
                         self._inflight_cond.notify_all()
 
         return Reply(deliver)

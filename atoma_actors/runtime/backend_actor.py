@@ -26,6 +26,7 @@ from atoma_actors.protocol.codecs import validate_as
 from atoma_actors.protocol.errors import AdapterError, AtomaError, BackendUnavailable
 from atoma_actors.protocol.results import OperationResult
 
+from .actor import Actor
 from .clock import Clock, Scheduler, TimerHandle
 from .ops_chain import OpsCall
 from .reply import Reply
@@ -83,7 +84,7 @@ class Failure:
     error: str
 
 
-class BackendActor(pykka.ThreadingActor):
+class BackendActor(Actor):
     def __init__(
         self,
         ops_client: OpsClient,

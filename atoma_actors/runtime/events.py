@@ -14,6 +14,8 @@ from typing import Any
 
 import pykka
 
+from .actor import Actor
+
 __all__ = ["EVENT_NAMES", "Event", "EventBus"]
 
 log = logging.getLogger("atoma_actors.events")
@@ -51,7 +53,7 @@ class _Deliver:
     event: Event
 
 
-class _Delivery(pykka.ThreadingActor):
+class _Delivery(Actor):
     def __init__(self, bus: EventBus) -> None:
         super().__init__()
         self._bus = bus

@@ -27,6 +27,7 @@ __all__ = [
     "ApplyWrite",
     "EntrySpec",
     "ItemOutcome",
+    "PersistBatch",
     "PersistRequest",
     "ReadRequest",
     "ReadWriteback",
@@ -69,6 +70,15 @@ class PersistRequest:
     strategy: str | None
     context: dict[str, Any]
     deadline: float | None
+
+
+@dataclass(frozen=True, slots=True)
+class PersistBatch:
+    """StoreActor → strategy: several persist requests in one message (a StoreActor that
+    applied a burst of writes hands them over together: one hop instead of one each).
+    A strategy treats them exactly as if they had come one by one, in this order."""
+
+    requests: tuple[PersistRequest, ...]
 
 
 @dataclass(frozen=True, slots=True)

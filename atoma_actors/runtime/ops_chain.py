@@ -21,6 +21,7 @@ import pykka
 from atoma_actors.protocol.backend import OpsOutcome
 from atoma_actors.protocol.ops import Meta, Operation
 
+from .actor import Actor
 from .reply import Reply
 
 __all__ = [
@@ -88,7 +89,7 @@ class _Response:
     outcome: Outcome
 
 
-class HandlerActor(pykka.ThreadingActor):
+class HandlerActor(Actor):
     """Runs one ops handler. Its state is the handler object's own."""
 
     def __init__(self, handler: Any, downstream: Submit) -> None:

@@ -16,7 +16,7 @@ import pykka
 
 from atoma_actors.protocol.errors import ValidationError
 
-from .messages import PersistRequest, ReadRequest
+from .messages import PersistBatch, PersistRequest, ReadRequest
 
 __all__ = ["StrategyTable"]
 
@@ -51,3 +51,26 @@ class StrategyTable:
             )
             return
         target.tell(message)
+
+    def route_many(self, requests: list[PersistRequest]) -> None:
+        """Route persist requests in order, each run bound for one strategy as one message."""
+        run: list[PersistRequest] = []
+        target: pykka.ActorRef[Any] | None = None
+        for request in requests:
+            name = request.strategy or self._per_store.get(request.store) or self.default
+            ref = self.strategies.get(name)
+            if ref is None:
+                self.route(request)  # answers the unknown strategy
+                continue
+            if ref is not target and run:
+                _send(target, run)
+                run = []
+            target = ref
+            run.append(request)
+        if run:
+            _send(target, run)
+
+
+def _send(target: pykka.ActorRef[Any] | None, run: list[PersistRequest]) -> None:
+    assert target is not None
+    target.tell(run[0] if len(run) == 1 else PersistBatch(tuple(run)))

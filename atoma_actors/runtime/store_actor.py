@@ -40,6 +40,7 @@ from atoma_actors.protocol.errors import (
 from atoma_actors.protocol.ops import ItemMeta, WriteEntry
 from atoma_actors.protocol.results import WriteItemError, WriteItemOk
 
+from .actor import Actor
 from .messages import (
     ApplyWrite,
     ItemOutcome,
@@ -88,17 +89,20 @@ class _InFlight:
     optimistic: bool
 
 
+_OUTBOX_LIMIT = 256  # persist requests held at most while more messages wait
+
+
 def _error(result: WriteItemError) -> AtomaError:
     return error_from_standard(result.error, current=result.current)
 
 
-class StoreActor(pykka.ThreadingActor):
+class StoreActor(Actor):
     def __init__(
         self,
         name: str,
         view: StoreView,
         *,
-        persist: Callable[[PersistRequest], None],
+        persist: Callable[[list[PersistRequest]], None],
         emit: Callable[..., None],
         time_ms: Callable[[], int],
         model: Any = None,
@@ -131,12 +135,29 @@ class StoreActor(pykka.ThreadingActor):
             me.tell(_Persisted(tuple(answers)))
 
         self._persisted_sink = persisted  # one object: the queue groups answers by sink
+        # Persist requests of a burst of writes, sent together once the inbox is empty.
+        self._outbox: list[PersistRequest] = []
 
     def _next_key(self) -> str:
         return f"{self._key_prefix}-{next(self._key_seq):x}"
 
     # -- messages ------------------------------------------------------------------------
     def on_receive(self, message: Any) -> None:
+        try:
+            self._receive(message)
+        finally:
+            if self._outbox and (len(self._outbox) >= _OUTBOX_LIMIT or self.actor_inbox.empty()):
+                self._send_outbox()
+
+    def _send_outbox(self) -> None:
+        outbox, self._outbox = self._outbox, []
+        try:
+            self._persist(outbox)
+        except pykka.ActorDeadError:  # a strategy has stopped: the client is closing
+            for request in outbox:
+                request.reply(ClientClosed("client closed"))
+
+    def _receive(self, message: Any) -> None:
         if isinstance(message, ApplyWrite):
             self._deferred.append((message, False))
             self._drain()
@@ -243,19 +264,16 @@ class StoreActor(pykka.ThreadingActor):
             msg.reply(WriteOutcome(tuple(flight.results)))
             return
         self._inflight[write_id] = flight
-        try:
-            self._persist(
-                PersistRequest(
-                    store=self._name,
-                    entries=entries,
-                    reply=BatchReply(self._persisted_sink, write_id),
-                    strategy=msg.strategy,
-                    context=msg.context,
-                    deadline=msg.deadline,
-                )
+        self._outbox.append(
+            PersistRequest(
+                store=self._name,
+                entries=entries,
+                reply=BatchReply(self._persisted_sink, write_id),
+                strategy=msg.strategy,
+                context=msg.context,
+                deadline=msg.deadline,
             )
-        except pykka.ActorDeadError:  # the strategy has stopped: the client is closing
-            self._persisted(write_id, ClientClosed("client closed"))
+        )
 
     def _plan(self, spec: EntrySpec, now_ms: int, key: tuple[int, int]) -> tuple[WriteEntry, Any]:
         meta = ItemMeta(idempotency_key=self._next_key(), client_time_ms=now_ms)

@@ -17,10 +17,9 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
-import pykka
-
 from atoma_actors.protocol.errors import BackendUnavailable
 
+from .actor import Actor
 from .backend_actor import BackendGroup, Failure
 from .clock import Clock, Scheduler
 
@@ -61,7 +60,7 @@ class _Health:
     restarts: int = 0
 
 
-class Supervisor(pykka.ThreadingActor):
+class Supervisor(Actor):
     def __init__(
         self,
         groups: dict[str, BackendGroup],

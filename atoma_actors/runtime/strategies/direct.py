@@ -12,11 +12,10 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any
 
-import pykka
-
 from atoma_actors.core.query import QueryResult
 from atoma_actors.protocol.results import PageInfo
-from atoma_actors.runtime.messages import PersistRequest, ReadRequest, ReadWriteback
+from atoma_actors.runtime.actor import Actor
+from atoma_actors.runtime.messages import PersistBatch, PersistRequest, ReadRequest, ReadWriteback
 from atoma_actors.runtime.ops_chain import OpsCall, Submit
 from atoma_actors.runtime.reply import Reply
 
@@ -25,7 +24,7 @@ from .base import group_entries, meta_for, query_op, read_result, split_write_re
 __all__ = ["DirectStrategy", "send_read"]
 
 
-class DirectStrategy(pykka.ThreadingActor):
+class DirectStrategy(Actor):
     def __init__(
         self, submit: Submit, time_ms: Callable[[], int], *, source: str = "remote"
     ) -> None:
@@ -37,6 +36,9 @@ class DirectStrategy(pykka.ThreadingActor):
     def on_receive(self, message: Any) -> None:
         if isinstance(message, PersistRequest):
             self._persist(message)
+        elif isinstance(message, PersistBatch):
+            for request in message.requests:
+                self._persist(request)
         elif isinstance(message, ReadRequest):
             self._read(message)
 

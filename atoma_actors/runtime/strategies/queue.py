@@ -45,8 +45,9 @@ from atoma_actors.protocol.errors import (
 )
 from atoma_actors.protocol.ops import WriteEntry, WriteOp, WriteSpec
 from atoma_actors.protocol.results import WriteItemError, WriteItemOk
+from atoma_actors.runtime.actor import Actor
 from atoma_actors.runtime.clock import Clock, Scheduler, TimerHandle
-from atoma_actors.runtime.messages import PersistRequest, ReadRequest
+from atoma_actors.runtime.messages import PersistBatch, PersistRequest, ReadRequest
 from atoma_actors.runtime.ops_chain import OpsCall, Submit
 from atoma_actors.runtime.reply import Reply, deliver_all
 
@@ -119,33 +120,58 @@ class QueueGate:
 
     The facade asks the gate on the caller's thread (never on an actor's): with `block` the
     caller waits up to its timeout, with `reject` a full queue raises `LimitsError` at once.
+
+    Releases come from the threads that answer writes, many times per batch: they append to
+    a deque (atomic, no lock to contend for) and the next acquirer counts them in; only a
+    caller actually waiting for room is woken, under the condition's lock.
     """
 
     def __init__(self, options: QueueOptions) -> None:
         self._options = options
-        self._used = 0
-        self._cond = threading.Condition()
+        self._used = 0  # changed under `_cond` only
+        self._released: deque[int] = deque()
+        self._waiting = 0
+        self._cond = threading.Condition(threading.Lock())
+
+    def _count_releases(self) -> None:
+        released = self._released
+        while released:
+            self._used -= released.popleft()
 
     @property
     def used(self) -> int:
-        return self._used
+        with self._cond:
+            self._count_releases()
+            return self._used
 
     def acquire(self, count: int, timeout: float | None) -> None:
         limit = self._options.max_queue
         if count > limit:
             raise LimitsError(f"a write of {count} entries exceeds the queue bound of {limit}")
         with self._cond:
+            self._count_releases()
             if self._used + count > limit:
                 if self._options.backpressure == "reject":
                     raise LimitsError(f"write queue full ({self._used}/{limit} entries)")
-                if not self._cond.wait_for(lambda: self._used + count <= limit, timeout):
-                    raise LimitsError(f"write queue still full after {timeout}s")
+                self._waiting += 1
+                try:
+                    if not self._cond.wait_for(lambda: self._fits(count), timeout):
+                        raise LimitsError(f"write queue still full after {timeout}s")
+                finally:
+                    self._waiting -= 1
             self._used += count
 
+    def _fits(self, count: int) -> bool:
+        self._count_releases()
+        return self._used + count <= self._options.max_queue
+
     def release(self, count: int) -> None:
-        with self._cond:
-            self._used -= count
-            self._cond.notify_all()
+        # Append before looking for waiters: a caller that starts waiting after this
+        # look counts this release in before it waits.
+        self._released.append(count)
+        if self._waiting:
+            with self._cond:
+                self._cond.notify_all()
 
 
 @dataclass(frozen=True, slots=True)
@@ -308,7 +334,7 @@ class _Lane:
     drain_to: int = 0  # a flush asked for every request up to this count to be sent
 
 
-class QueueStrategy(pykka.ThreadingActor):
+class QueueStrategy(Actor):
     def __init__(
         self,
         submit: Submit,
@@ -355,6 +381,12 @@ class QueueStrategy(pykka.ThreadingActor):
     def _receive(self, message: Any) -> None:
         if isinstance(message, PersistRequest):
             self._enqueue(message)
+        elif isinstance(message, PersistBatch):
+            touched = {
+                request.store: self._enqueue(request, pump=False) for request in message.requests
+            }
+            for store, lane in touched.items():
+                self._pump(store, lane)
         elif isinstance(message, _Answered):
             self._answered(message)
         elif isinstance(message, ReadRequest):
@@ -394,7 +426,7 @@ class QueueStrategy(pykka.ThreadingActor):
         deliver_all(answers)
 
     # -- queueing ------------------------------------------------------------------------
-    def _enqueue(self, req: PersistRequest) -> None:
+    def _enqueue(self, req: PersistRequest, *, pump: bool = True) -> _Lane:
         lane = self._lanes.get(req.store)
         if lane is None:
             lane = self._lanes[req.store] = _Lane()
@@ -402,7 +434,9 @@ class QueueStrategy(pykka.ThreadingActor):
         lane.size += len(req.entries)
         self._held += len(req.entries)
         lane.enqueued += 1
-        self._pump(req.store, lane)
+        if pump:
+            self._pump(req.store, lane)
+        return lane
 
     def _flush_all(self, message: FlushAll) -> None:
         for store, lane in self._lanes.items():
