@@ -17,7 +17,7 @@ from typing import TYPE_CHECKING, Any, Literal
 import pykka
 
 from atoma_actors.core.query import Query, QueryResult, normalize_query
-from atoma_actors.core.values import check_entity, check_id, copy_json, sealed_copy
+from atoma_actors.core.values import check_entity, check_id, copy_json
 from atoma_actors.protocol.errors import AtomaError, ClientClosed, ValidationError
 from atoma_actors.runtime.messages import ApplyWrite, EntrySpec, ReadRequest, WriteOutcome
 from atoma_actors.runtime.view import StoreView
@@ -202,7 +202,7 @@ class NowaitStore:
         checked = check_entity(_as_dict(value))
         id_ = checked.get("id")
         id_ = uuid.uuid4().hex if id_ is None else check_id(id_)
-        return EntrySpec("create", id_, sealed_copy(checked))
+        return EntrySpec("create", id_, copy_json(checked))
 
     def _update_spec(self, id_: str, patch: Patch) -> EntrySpec:
         check_id(id_)
@@ -222,7 +222,7 @@ class NowaitStore:
         return EntrySpec(
             "upsert",
             check_id(checked.get("id")),
-            sealed_copy(checked),
+            copy_json(checked),
             conflict=conflict,
             apply=apply,
         )

@@ -37,7 +37,7 @@ from atoma_actors.protocol.ops import (
 )
 
 from .state import ChangeKey, PendingChange
-from .values import SealedEntity, check_entity, copy_json, fields_of
+from .values import check_entity, copy_json, fields_of
 
 __all__ = ["EntrySpec", "Validate", "commit_entry", "fields_of", "plan_entry"]
 
@@ -143,15 +143,12 @@ def plan_entry(
     )
 
 
-def _entity(id_: str, version: int, base: Entity, patch: Entity | None = None) -> SealedEntity:
-    """A new sealed entity: `base` (a copy, or the spec's own value, which the store owns)
-    with `patch` over it, at `id_` and `version`."""
-    entity = base if type(base) is SealedEntity and patch is None else SealedEntity(base)
-    if patch:
-        entity.update(patch)
-    entity["id"] = id_
-    entity["version"] = version
-    return entity.reseal()
+def _entity(id_: str, version: int, owned: Entity) -> Entity:
+    """`owned` (a dict nobody else holds: the spec's own copy, or one just built) as the
+    entity at `id_` and `version`."""
+    owned["id"] = id_
+    owned["version"] = version
+    return owned
 
 
 def commit_entry(
@@ -161,7 +158,7 @@ def commit_entry(
     *,
     store: str,
     validate: Validate | None = None,
-) -> SealedEntity | None:
+) -> Entity | None:
     """The entity `spec` leaves behind in a store that is its own backend (None: deleted).
 
     Versions follow the write rules of every backend: a create starts one past the tombstone
@@ -183,7 +180,7 @@ def commit_entry(
     elif action == "update" and spec.fn is not None:
         entity = _entity(id_, current["version"] + 1, _produced(spec, current))
     elif action == "update" or spec.apply == "merge":
-        entity = _entity(id_, current["version"] + 1, current, fields_of(spec.value))
+        entity = _entity(id_, current["version"] + 1, {**current, **fields_of(spec.value)})
     else:
         entity = _entity(id_, current["version"] + 1, spec.value or {})
     if validate is not None:

@@ -19,7 +19,7 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from typing import Any, Literal, TypeVar
 
-from atoma_actors.core.values import fields_of, seal
+from atoma_actors.core.values import fields_of
 from atoma_actors.protocol.errors import AtomaError
 
 __all__ = ["ChangeKey", "PendingChange", "StoreState"]
@@ -51,7 +51,7 @@ def _replay(base: Entity | None, change: PendingChange, tomb_version: int) -> En
     merged = {**base, **fields} if change.kind == "merge" and base is not None else fields
     merged["id"] = change.id
     merged["version"] = version
-    return seal(merged)
+    return merged
 
 
 class StoreState:
@@ -162,7 +162,7 @@ class StoreState:
             self.confirmed.pop(id_, None)
             self.tombstones[id_] = max(version, self.tombstones.get(id_, 0))
         else:
-            self.confirmed[id_] = seal({**value, "id": id_, "version": version})
+            self.confirmed[id_] = {**value, "id": id_, "version": version}
 
     def _drop(self, key: ChangeKey) -> PendingChange | None:
         change = self._pending.pop(key, None)

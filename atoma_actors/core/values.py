@@ -1,7 +1,10 @@
 """Entity values: checking user input is JSON-shaped, and copying values out of the store.
 
 Returned dicts are copies so that mutating one never changes the store; `copy_json` copies only
-dicts and lists (the only mutable JSON shapes), much faster than `copy.deepcopy`.
+dicts and lists (the only mutable JSON shapes), much faster than `copy.deepcopy`. Stored
+entities are plain dicts on purpose: CPython's collector stops tracking an exact dict that holds
+only scalars, so a store of flat entities costs a full collection nothing (a dict subclass
+would stay tracked, and every full collection would walk every entity).
 Must not import runtime, client or any backend.
 """
 
@@ -15,13 +18,10 @@ from atoma_actors.protocol.errors import ValidationError
 
 __all__ = [
     "MAX_DEPTH",
-    "SealedEntity",
     "check_entity",
     "check_id",
     "copy_json",
     "fields_of",
-    "seal",
-    "sealed_copy",
 ]
 
 MAX_DEPTH = 64
@@ -31,39 +31,6 @@ _CONTAINERS = (dict, list, tuple)
 _META_KEYS = ("id", "version")
 
 
-class SealedEntity(dict):  # type: ignore[type-arg]
-    """A published entity that knows which of its values are containers (`nested`), so
-    `copy_json` copies it with one `dict()` plus a deep copy of just those values.
-
-    The store seals what it publishes (`seal`, `sealed_copy`) and never changes a sealed
-    entity once published; never handed to users: copies are plain dicts."""
-
-    __slots__ = ("nested",)
-    nested: tuple[str, ...]
-
-    def reseal(self) -> SealedEntity:
-        """Recompute `nested` after the owner changed this (still unpublished) entity."""
-        self.nested = tuple(k for k, v in self.items() if type(v) in _CONTAINERS)
-        return self
-
-
-def seal(entity: dict[str, Any]) -> SealedEntity:
-    """A `SealedEntity` copy of `entity` (one level; nested values are shared)."""
-    return SealedEntity(entity).reseal()
-
-
-def sealed_copy(value: dict[str, Any]) -> SealedEntity:
-    """A deep copy of a checked user value, as a `SealedEntity` (one pass)."""
-    out = SealedEntity(value)
-    nested = []
-    for key, v in out.items():
-        if type(v) in _CONTAINERS or isinstance(v, dict | list):
-            out[key] = copy_json(v)
-            nested.append(key)
-    out.nested = tuple(nested)
-    return out
-
-
 def copy_json(value: Any) -> Any:
     """A deep copy of a JSON-like value: dicts and lists (and tuples) are copied, leaves shared.
 
@@ -71,11 +38,6 @@ def copy_json(value: Any) -> Any:
     scalars JSON allows. Subclasses of dict and list come back as plain dicts and lists.
     """
     kind = type(value)
-    if kind is SealedEntity:
-        out = dict(value)
-        for key in value.nested:
-            out[key] = copy_json(out[key])
-        return out
     if kind is dict:
         return {k: copy_json(v) if type(v) in _CONTAINERS else v for k, v in value.items()}
     if kind is list:

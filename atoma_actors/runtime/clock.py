@@ -58,6 +58,10 @@ class RealClock:
         return lambda: None
 
 
+def _nothing() -> None:
+    return None
+
+
 class TimerHandle:
     __slots__ = ("_cancelled", "_on_cancel", "callback", "due")
 
@@ -75,6 +79,9 @@ class TimerHandle:
     def cancel(self) -> None:
         if not self._cancelled:
             self._cancelled = True
+            # The heap keeps a cancelled handle until it is due or compacted away: it must
+            # not keep what the callback holds (an op deadline holds the whole call) alive.
+            self.callback = _nothing
             if self._on_cancel is not None:
                 self._on_cancel()
 
