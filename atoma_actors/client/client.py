@@ -342,33 +342,22 @@ class Client:
         return (self._timeout if timeout is None else timeout) + 5.0
 
     def _reply(
-        self, future: Future[Any], kind: str, store: str, count: int, shape: Callable[[Any], Any]
+        self,
+        future: Future[Any],
+        kind: str,
+        store: str,
+        count: int,
+        shape: Callable[[Any], Any],
+        *,
+        gated: bool = False,
     ) -> Reply[Any]:
         """The one reply of a facade call: counts it in flight, reports its events, and
-        settles `future` with `shape(outcome)` (an exception from either settles it too)."""
-        token = next(self._call_ids)
-        inflight = self._inflight
-        inflight.add(token)
+        settles `future` with `shape(outcome)` (an exception from either settles it too).
+        `gated`: the call holds `count` places at the queue gate, given back on the answer."""
         self.events.emit(
             "write_start" if kind == "write" else "read_start", store=store, count=count
         )
-
-        def deliver(outcome: Any) -> None:
-            try:
-                self._report(kind, store, outcome)
-                if not isinstance(outcome, BaseException):
-                    try:
-                        outcome = shape(outcome)
-                    except Exception as exc:
-                        outcome = exc
-                settle(future, outcome)
-            finally:
-                inflight.discard(token)
-                if not inflight:
-                    with self._inflight_cond:
-                        self._inflight_cond.notify_all()
-
-        return Reply(deliver)
+        return _CallReply(self, future, kind, store, count, shape=shape, gated=gated)
 
     def _report(self, kind: str, store: str, outcome: Any) -> None:
         events = self.events
@@ -390,22 +379,63 @@ class Client:
             if len(errors) < len(outcome.items):
                 events.emit("write_committed", store=store, count=len(outcome.items) - len(errors))
 
-    def _admit(
-        self,
-        store: str,
-        strategy: str | None,
-        count: int,
-        timeout: float | None,
-        future: Future[Any],
-    ) -> None:
-        """Backpressure: queue-bound writes pass its gate on the caller's thread."""
+    def _admit(self, store: str, strategy: str | None, count: int, timeout: float | None) -> bool:
+        """Backpressure: queue-bound writes pass its gate on the caller's thread. True if
+        the write now holds `count` places (its reply gives them back)."""
         resolved = self._routes.resolve(store, strategy)
         if resolved != "queue" or self._local:
-            return
+            return False
         self._queue_gate.acquire(count, self._wait_timeout(timeout))
-        future.add_done_callback(lambda _: self._queue_gate.release(count))
+        return True
 
     def _flush_queue(self, timeout: float | None) -> None:
         future: Future[Any] = Future()
         self._strategies["queue"].tell(FlushAll(future_reply(future)))
         wait(future, self._wait_timeout(timeout))
+
+
+class _CallReply(Reply[Any]):
+    """The reply of one facade call (see `Client._reply`); a slotted object, not a closure."""
+
+    __slots__ = ("_client", "_count", "_future", "_gated", "_kind", "_shape", "_store", "_token")
+
+    def __init__(
+        self,
+        client: Client,
+        future: Future[Any],
+        kind: str,
+        store: str,
+        count: int,
+        *,
+        shape: Callable[[Any], Any],
+        gated: bool,
+    ) -> None:
+        super().__init__()
+        self._client = client
+        self._future = future
+        self._kind = kind
+        self._store = store
+        self._count = count
+        self._shape = shape
+        self._gated = gated
+        self._token = token = next(client._call_ids)
+        client._inflight.add(token)
+
+    def deliver(self, outcome: Any) -> None:
+        client = self._client
+        try:
+            client._report(self._kind, self._store, outcome)
+            if not isinstance(outcome, BaseException):
+                try:
+                    outcome = self._shape(outcome)
+                except Exception as exc:
+                    outcome = exc
+            settle(self._future, outcome)
+        finally:
+            if self._gated:
+                client._queue_gate.release(self._count)
+            inflight = client._inflight
+            inflight.discard(self._token)
+            if not inflight:
+                with client._inflight_cond:
+                    client._inflight_cond.notify_all()

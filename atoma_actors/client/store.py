@@ -243,11 +243,11 @@ class NowaitStore:
         if not specs:
             return done(shape(WriteOutcome(())))
         future: Future[Any] = Future()
-        client._admit(self.name, strategy, len(specs), timeout, future)
+        gated = client._admit(self.name, strategy, len(specs), timeout)
         self._actor.tell(
             ApplyWrite(
                 specs=tuple(specs),
-                reply=client._reply(future, "write", self.name, len(specs), shape),
+                reply=client._reply(future, "write", self.name, len(specs), shape, gated=gated),
                 strategy=strategy,
                 optimistic=optimistic,
                 context=dict(context or {}),

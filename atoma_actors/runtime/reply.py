@@ -21,12 +21,20 @@ log = logging.getLogger("atoma_actors.runtime")
 
 
 class Reply(Generic[T]):
+    """Wraps `deliver`; subclasses may override `deliver` instead (one object per reply,
+    no closure: thousands are in flight at once, and each closure is more for the
+    collector to walk)."""
+
     __slots__ = ("_deliver", "_done", "_lock")
 
-    def __init__(self, deliver: Callable[[T | BaseException], object]) -> None:
+    def __init__(self, deliver: Callable[[T | BaseException], object] | None = None) -> None:
         self._deliver = deliver
         self._done = False
         self._lock = threading.Lock()
+
+    def deliver(self, outcome: T | BaseException) -> None:
+        assert self._deliver is not None
+        self._deliver(outcome)
 
     @property
     def done(self) -> bool:
@@ -45,7 +53,7 @@ class Reply(Generic[T]):
         if not self.claim():
             return False
         try:
-            self._deliver(outcome)
+            self.deliver(outcome)
         except Exception:
             # Delivering runs on an actor's thread: a broken receiver must not kill it.
             log.exception("a reply could not be delivered")
@@ -83,9 +91,12 @@ class BatchReply(Reply[T]):
     __slots__ = ("sink", "tag")
 
     def __init__(self, sink: Sink, tag: Any) -> None:
-        super().__init__(lambda outcome: sink([(tag, outcome)]))
+        super().__init__()
         self.sink = sink
         self.tag = tag
+
+    def deliver(self, outcome: T | BaseException) -> None:
+        self.sink([(self.tag, outcome)])
 
 
 def deliver_all(answers: list[tuple[Reply[Any], Any]]) -> None:
