@@ -65,6 +65,7 @@ def create_client(
     pool_size: int = 1,
     supervisor: SupervisorPolicy | None = None,
     queue: Mapping[str, Any] | None = None,
+    cache: Mapping[str, Any] | None = None,
     owns_backend: bool = False,
 ) -> Client:
     """A client over `backend` (default: local-only, in memory).
@@ -72,6 +73,8 @@ def create_client(
     `schema` maps store names to `{"indexes": [...], "model": PydanticModel}`; `strategy` is
     the default strategy (`direct` or `queue`); `timeout` is the default per-call deadline;
     `pool_size` backend actors serve each endpoint; `queue` configures the queue strategy;
+    `cache={"max_entities": N}` bounds what each store keeps of a backend's entities
+    (least recently used confirmed ones are evicted, never one with a write in flight);
     `owns_backend=True` makes `close()` dispose the backend too.
     """
     return Client(
@@ -84,6 +87,7 @@ def create_client(
         pool_size=pool_size,
         supervisor=supervisor,
         queue=queue,
+        cache=cache,
         owns_backend=owns_backend,
     )
 
@@ -101,7 +105,8 @@ class Client:
         pool_size: int,
         supervisor: SupervisorPolicy | None,
         queue: Mapping[str, Any] | None,
-        owns_backend: bool,
+        cache: Mapping[str, Any] | None = None,
+        owns_backend: bool = False,
     ) -> None:
         if strategy not in STRATEGIES:
             raise ValidationError(f"unknown strategy {strategy!r}; known: {list(STRATEGIES)}")
@@ -109,6 +114,7 @@ class Client:
         for name, spec in self._schema.items():
             if not isinstance(spec, Mapping):
                 raise ValidationError(f"schema for {name!r} must be a dict")
+        self._max_entities = _cache_bound(cache, local=backend is None)
         plugin_specs = order_plugins(plugins)
         self.clock: Clock = clock or RealClock()
         self._timeout = timeout
@@ -239,7 +245,11 @@ class Client:
             if created:
                 spec = self._schema.get(name, {})
                 indexes = spec.get("indexes")
-                view = StoreView(name, IndexSet(list(indexes)) if indexes else None)
+                view = StoreView(
+                    name,
+                    IndexSet(list(indexes)) if indexes else None,
+                    max_entities=self._max_entities,
+                )
                 actor = StoreActor.start(
                     name,
                     view,
@@ -249,6 +259,7 @@ class Client:
                     model=spec.get("model"),
                     fetch=self._routes.route if self._remote_backed else None,
                     local=self._local,
+                    max_entities=self._max_entities,
                 )
                 self._store_actors[name] = actor
                 store = Store(self, name, view, actor)
@@ -392,6 +403,25 @@ class Client:
         future: Future[Any] = Future()
         self._strategies["queue"].tell(FlushAll(future_reply(future)))
         wait(future, self._wait_timeout(timeout))
+
+
+def _cache_bound(cache: Mapping[str, Any] | None, *, local: bool) -> int | None:
+    """`max_entities` of the `cache` option, checked (None: unbounded)."""
+    if not cache:
+        return None
+    if not isinstance(cache, Mapping) or set(cache) - {"max_entities"}:
+        raise ValidationError('cache takes {"max_entities": N}')
+    bound = cache.get("max_entities")
+    if bound is None:
+        return None
+    if type(bound) is not int or bound < 1:
+        raise ValidationError(f"cache max_entities must be an integer >= 1, not {bound!r}")
+    if local:
+        raise ValidationError(
+            "the embedded default holds the data itself: a cache bound would drop it "
+            "(give a backend to bound what the client keeps of it)"
+        )
+    return bound
 
 
 class _CallReply(Reply[Any]):

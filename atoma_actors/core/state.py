@@ -15,6 +15,7 @@ Must not import runtime, client or any backend.
 
 from __future__ import annotations
 
+from collections import OrderedDict
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from typing import Any, Literal, TypeVar
@@ -58,14 +59,22 @@ class StoreState:
     """Confirmed state + pending log; `visible` is what readers see."""
 
     def __init__(
-        self, on_visible_change: Callable[[str, Entity | None, Entity | None], None] | None = None
+        self,
+        on_visible_change: Callable[[str, Entity | None, Entity | None], None] | None = None,
+        *,
+        max_confirmed: int | None = None,
     ) -> None:
+        """`max_confirmed` bounds the confirmed entities (and, apart, the tombstones) kept:
+        `evict()` drops the least recently used confirmed ones that have no pending change."""
         self.confirmed: dict[str, Entity] = {}
         self.tombstones: dict[str, int] = {}
         self._pending: dict[ChangeKey, PendingChange] = {}
         self._pending_by_id: dict[str, list[ChangeKey]] = {}
         self.visible: dict[str, Entity] = {}
         self._on_change = on_visible_change
+        self._max = max_confirmed
+        # Confirmed ids, least recently used first (only with a bound).
+        self._lru: OrderedDict[str, None] | None = OrderedDict() if max_confirmed else None
 
     # -- reading -------------------------------------------------------------------------
     def has_pending(self, id_: str) -> bool:
@@ -154,15 +163,57 @@ class StoreState:
         if seen_version is not None and known.get("version") != seen_version:
             return
         del self.confirmed[id_]
+        if self._lru is not None:
+            self._lru.pop(id_, None)
         self._recompute(id_)
+
+    # -- the cache bound -----------------------------------------------------------------
+    def touch(self, ids: Iterable[str]) -> None:
+        """These confirmed entities were just used: they are evicted last."""
+        lru = self._lru
+        if lru is None:
+            return
+        for id_ in ids:
+            if id_ in lru:
+                lru.move_to_end(id_)
+
+    def evict(self) -> list[str]:
+        """Drop least recently used confirmed entities (never one with a pending change)
+        until at most `max_confirmed` are held; the same bound trims the oldest tombstones.
+        Returns the ids no longer shown."""
+        lru, limit = self._lru, self._max
+        if lru is None or limit is None:
+            return []
+        evicted: list[str] = []
+        skipped = 0
+        while len(self.confirmed) > limit and skipped < len(lru):
+            id_ = next(iter(lru))
+            if id_ in self._pending_by_id:
+                lru.move_to_end(id_)  # still changing: keep it, look further
+                skipped += 1
+                continue
+            del lru[id_]
+            del self.confirmed[id_]
+            self._recompute(id_)
+            evicted.append(id_)
+        tombstones = self.tombstones
+        while len(tombstones) > limit:
+            del tombstones[next(iter(tombstones))]
+        return evicted
 
     # -- internals -----------------------------------------------------------------------
     def _set_confirmed(self, id_: str, value: Entity | None, version: int) -> None:
+        lru = self._lru
         if value is None:
             self.confirmed.pop(id_, None)
             self.tombstones[id_] = max(version, self.tombstones.get(id_, 0))
+            if lru is not None:
+                lru.pop(id_, None)
         else:
             self.confirmed[id_] = {**value, "id": id_, "version": version}
+            if lru is not None:
+                lru[id_] = None
+                lru.move_to_end(id_)
 
     def _drop(self, key: ChangeKey) -> PendingChange | None:
         change = self._pending.pop(key, None)

@@ -44,10 +44,11 @@ from atoma_actors.protocol.results import (
     WriteResultData,
 )
 
-__all__ = ["DEFAULT_PULL_LIMIT", "MAX_PULL_LIMIT", "MemoryStorage"]
+__all__ = ["DEFAULT_IDEMPOTENCY_TTL", "DEFAULT_PULL_LIMIT", "MAX_PULL_LIMIT", "MemoryStorage"]
 
 _log = logging.getLogger("atoma_actors.core.storage")
 
+DEFAULT_IDEMPOTENCY_TTL = 86_400.0
 DEFAULT_PULL_LIMIT = 100
 MAX_PULL_LIMIT = 10_000
 
@@ -77,8 +78,13 @@ class MemoryStorage:
 
     `id_factory` names id-less creates (default: uuid4 hex). `clock` returns seconds since the
     epoch (default `time.time`); it stamps changes and ages idempotency keys. At most
-    `idempotency_limit` keys are kept (the oldest are forgotten first) and, with
-    `idempotency_ttl` (seconds), none longer than that.
+    `idempotency_limit` keys are kept (the oldest are forgotten first) and none longer than
+    `idempotency_ttl` seconds (default a day; None: no age limit).
+
+    The change log keeps the latest change per entity (what `changes.pull` needs). With
+    `change_log_limit`, it keeps at most that many, dropping the oldest; a pull from a cursor
+    older than what is left is refused (`INVALID_CURSOR`, hint `resync`): that reader must
+    read everything again, then pull from the head.
     """
 
     def __init__(
@@ -87,12 +93,15 @@ class MemoryStorage:
         id_factory: Callable[[], str] | None = None,
         clock: Callable[[], float] | None = None,
         idempotency_limit: int = 100_000,
-        idempotency_ttl: float | None = None,
+        idempotency_ttl: float | None = DEFAULT_IDEMPOTENCY_TTL,
+        change_log_limit: int | None = None,
     ) -> None:
         if idempotency_limit < 0:
             raise ValidationError("idempotency_limit must be >= 0")
         if idempotency_ttl is not None and idempotency_ttl <= 0:
             raise ValidationError("idempotency_ttl must be > 0 seconds (or None)")
+        if change_log_limit is not None and change_log_limit < 1:
+            raise ValidationError("change_log_limit must be >= 1 (or None)")
         self._lock = threading.Lock()
         self._id_factory = id_factory or (lambda: uuid.uuid4().hex)
         self._clock = clock or time.time
@@ -106,6 +115,8 @@ class MemoryStorage:
         self._seq = 0
         self._log: SortedDict = SortedDict()  # seq -> _LogEntry
         self._log_pos: dict[tuple[str, str], int] = {}
+        self._log_limit = change_log_limit
+        self._log_floor = 0  # every change at or below this sequence number was trimmed
         self._listeners: Listeners[NotifyMessage] = Listeners()
 
     # -- the ops client ---------------------------------------------------------------
@@ -169,8 +180,8 @@ class MemoryStorage:
             result = decision.result
             if isinstance(result, WriteItemOk):
                 # Only applied writes are remembered: a refused write changed nothing,
-                # so running it again is harmless and reports what is true now.
-                result = _copy_result(result)
+                # so running it again is harmless and reports what is true now. The
+                # decision's own result is kept; the caller gets a copy.
                 self._remember(key, result, now)
                 result = _copy_result(result)
             results.append(result)
@@ -201,6 +212,10 @@ class MemoryStorage:
         self._log[self._seq] = _LogEntry(
             name, row.id, "delete" if row.deleted else "upsert", row.version, int(now * 1000)
         )
+        if self._log_limit is not None and len(self._log) > self._log_limit:
+            seq, oldest = self._log.popitem(0)
+            del self._log_pos[(oldest.resource, oldest.id)]
+            self._log_floor = seq
 
     def _remember(self, key: tuple[str, str], result: WriteItemOk, now: float) -> None:
         if self._idem_limit == 0:
@@ -261,10 +276,18 @@ class MemoryStorage:
 
     def _parse_cursor(self, cursor: str | None) -> int:
         if cursor is None or cursor == "":
-            return 0
-        if not (cursor.isascii() and cursor.isdigit()):
+            seq = 0
+        elif not (cursor.isascii() and cursor.isdigit()):
             raise ValidationError(f"invalid changes cursor: {cursor!r}", code="INVALID_CURSOR")
-        seq = int(cursor)
+        else:
+            seq = int(cursor)
+        if seq < self._log_floor:
+            raise ValidationError(
+                f"changes cursor {cursor!r} is too old: the change log was trimmed up to "
+                f"{self._log_floor}; read everything again, then pull from the head (resync)",
+                code="INVALID_CURSOR",
+                details={"hint": "resync", "oldestCursor": str(self._log_floor)},
+            )
         if seq > self._seq:
             # A cursor from the future belongs to another (or an earlier) server's log.
             raise ValidationError(
@@ -318,6 +341,12 @@ class MemoryStorage:
         """The head of the change log (a cursor that sees only later changes)."""
         with self._lock:
             return str(self._seq)
+
+    @property
+    def change_log_size(self) -> int:
+        """How many changes the log holds now (at most one per entity)."""
+        with self._lock:
+            return len(self._log)
 
     @property
     def idempotency_keys(self) -> int:

@@ -108,6 +108,7 @@ class StoreActor(Actor):
         model: Any = None,
         fetch: Callable[[ReadRequest], None] | None = None,
         local: bool = False,
+        max_entities: int | None = None,
     ) -> None:
         super().__init__()
         self._local = local
@@ -121,7 +122,10 @@ class StoreActor(Actor):
         self._time_ms = time_ms
         self._validate = _model_check(name, model)
         indexes = view.indexes
-        self._state = StoreState(on_visible_change=self._index_change if indexes else None)
+        self._state = StoreState(
+            on_visible_change=self._index_change if indexes else None,
+            max_confirmed=max_entities,
+        )
         view.entities = self._state.visible
         self._seq = itertools.count(1)
         self._inflight: dict[int, _InFlight] = {}
@@ -407,6 +411,13 @@ class StoreActor(Actor):
             indexes.replace(old, new)
 
     def _publish(self) -> None:
+        touched = self._view.touched
+        if touched is not None:
+            used = []
+            while touched:
+                used.append(touched.popleft())
+            self._state.touch(used)
+            self._state.evict()
         self._view.changed()
 
 

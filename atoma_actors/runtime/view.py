@@ -12,6 +12,7 @@ Must not import client or any backend.
 from __future__ import annotations
 
 import threading
+from collections import deque
 from typing import TYPE_CHECKING, Any
 
 from atoma_actors.core.query import Query, QueryResult, evaluate
@@ -28,10 +29,15 @@ Entity = dict[str, Any]
 class StoreView:
     """The shared face of one store."""
 
-    def __init__(self, name: str, indexes: IndexSet | None) -> None:
+    def __init__(
+        self, name: str, indexes: IndexSet | None, *, max_entities: int | None = None
+    ) -> None:
         self.name = name
         self.entities: dict[str, Entity] = {}
         self.indexes = indexes
+        # With a cache bound: ids read since the StoreActor last looked (it keeps the
+        # recently used ones). Appending to a deque is atomic: readers take no lock.
+        self.touched: deque[str] | None = deque(maxlen=max_entities) if max_entities else None
         self.lock = threading.Lock()
         self._generation = 0
         self._rows: tuple[int, list[Entity]] | None = None
@@ -42,7 +48,11 @@ class StoreView:
 
     def peek(self, id_: str) -> Entity | None:
         value = self.entities.get(id_)
-        return copy_json(value) if value is not None else None
+        if value is None:
+            return None
+        if self.touched is not None:
+            self.touched.append(id_)
+        return copy_json(value)
 
     def get(self, id_: str) -> Entity | None:
         """The stored entity itself (not a copy): read it, never change it."""

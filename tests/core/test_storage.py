@@ -410,6 +410,51 @@ def test_failed_writes_and_replays_leave_no_change(storage):
     assert storage.cursor == "1"
 
 
+def test_the_change_log_holds_one_change_per_entity_however_many_writes():
+    storage = MemoryStorage(clock=lambda: 1_000.0)
+    one(storage, "r", create({"n": 0}, "a"))
+    for version in range(1, 50):
+        one(storage, "r", update("a", version, {"n": version}))
+    one(storage, "r", create({}, "b"))
+    batch = pull(storage)
+    assert [(c.id, c.version) for c in batch.changes] == [("a", 50), ("b", 1)]
+    assert storage.change_log_size == 2
+
+
+def test_a_trimmed_change_log_refuses_a_cursor_older_than_what_it_kept():
+    storage = MemoryStorage(clock=lambda: 1_000.0, change_log_limit=3)
+    for i in range(3):
+        one(storage, "r", create({}, f"e{i}"))
+    early = pull(storage, limit=1).next_cursor  # has read e0 only
+    for i in range(3, 6):
+        one(storage, "r", create({}, f"e{i}"))
+    assert storage.change_log_size == 3
+    for cursor in (early, None):  # a fresh reader is as far behind as can be
+        (result,) = run(storage, pull_op(cursor))
+        assert isinstance(result, OperationResultError)
+        assert result.error.code == "INVALID_CURSOR"
+        assert result.error.details == {"hint": "resync", "oldestCursor": "3"}
+    # a reader that kept up (cursor at the trim point or later) goes on as before
+    batch = pull(storage, "3")
+    assert [c.id for c in batch.changes] == ["e3", "e4", "e5"]
+    # an update moves an entity to the head: still one change per entity, nothing lost
+    one(storage, "r", update("e4", 1, {"n": 1}))
+    assert [(c.id, c.version) for c in pull(storage, batch.next_cursor).changes] == [("e4", 2)]
+    with pytest.raises(ValidationError, match="change_log_limit"):
+        MemoryStorage(change_log_limit=0)
+
+
+def test_idempotency_records_expire_after_a_day_by_default():
+    now = [0.0]
+    storage = MemoryStorage(clock=lambda: now[0])
+    one(storage, "r", upsert("a", {}, conflict="lww", key="k"))
+    now[0] = 86_000.0
+    replay = one(storage, "r", upsert("a", {}, conflict="lww", key="k"))
+    assert (replay.version, replay.data) == (1, {"id": "a", "version": 1})  # the stored result
+    now[0] = 86_401.0
+    assert one(storage, "r", upsert("a", {}, conflict="lww", key="k")).version == 2
+
+
 @pytest.mark.parametrize("cursor", ["garbage", "-1", "1.5", "٣", "999"])
 def test_a_bad_cursor_fails_that_op_alone(storage, cursor):
     results = run(
