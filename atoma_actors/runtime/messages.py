@@ -66,7 +66,7 @@ class PersistRequest:
 
     store: str
     entries: tuple[WriteEntry, ...]
-    reply: Reply[list[ItemOutcome] | BaseException]
+    reply: Reply[Any]
     strategy: str | None
     context: dict[str, Any]
     deadline: float | None

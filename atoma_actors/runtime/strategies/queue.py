@@ -385,8 +385,8 @@ class QueueStrategy(Actor):
             touched = {
                 request.store: self._enqueue(request, pump=False) for request in message.requests
             }
-            for store, lane in touched.items():
-                self._pump(store, lane)
+            for store, touched_lane in touched.items():
+                self._pump(store, touched_lane)
         elif isinstance(message, _Answered):
             self._answered(message)
         elif isinstance(message, ReadRequest):
