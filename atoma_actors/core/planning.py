@@ -2,8 +2,9 @@
 
 Two pure planners share the same rules (conflict on creating an existing id, not found on
 updating or deleting a missing one, patches merged over the current value):
-- `plan_entry` turns a spec into a protocol write entry for a backend plus the optimistic
-  `PendingChange` the store shows until the backend answers;
+- `plan_entry` turns a spec into a `PlannedEntry` for a backend (`wire_entry` makes it a
+  protocol entry where it leaves the process) plus the optimistic `PendingChange` the store
+  shows until the backend answers;
 - `commit_entry` decides a spec at once, for a store that is its own backend (the embedded
   default): the new sealed entity with its next version, or None for a delete.
 Must not import runtime, client or any backend.
@@ -13,7 +14,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any, Literal
+from typing import Any, Literal, NamedTuple
 
 from atoma_actors.protocol.errors import (
     ConflictError,
@@ -39,7 +40,15 @@ from atoma_actors.protocol.ops import (
 from .state import ChangeKey, PendingChange
 from .values import check_entity, copy_json, fields_of
 
-__all__ = ["EntrySpec", "Validate", "commit_entry", "fields_of", "plan_entry"]
+__all__ = [
+    "EntrySpec",
+    "PlannedEntry",
+    "Validate",
+    "commit_entry",
+    "fields_of",
+    "plan_entry",
+    "wire_entry",
+]
 
 Entity = dict[str, Any]
 Validate = Callable[[Entity], Any]
@@ -82,18 +91,55 @@ def _produced(spec: EntrySpec, current: Entity) -> Entity:
     return {**fields_of(current), **fields_of(spec.value)}
 
 
+class PlannedEntry(NamedTuple):
+    """A write entry as the store planned it: a trusted in-process form (one small tuple,
+    no validation). It becomes a protocol entry (`wire_entry`) only where it leaves for a
+    backend, so the thousands waiting in a queue cost little to build and to keep."""
+
+    action: Literal["create", "update", "upsert", "delete"]
+    id: str
+    version: int | None
+    """The base version (update, delete) or the expected version (upsert; None: none)."""
+    value: Entity | None
+    idempotency_key: str
+    client_time_ms: int
+    conflict: Literal["cas", "lww"] = "cas"
+    apply: Literal["merge", "replace"] = "merge"
+
+
+def wire_entry(entry: PlannedEntry) -> WriteEntry:
+    """The protocol write entry of a planned one (validated here, at the boundary)."""
+    meta = ItemMeta(idempotency_key=entry.idempotency_key, client_time_ms=entry.client_time_ms)
+    action, id_ = entry.action, entry.id
+    if action == "create":
+        return CreateEntry(item=CreateItem(id=id_, value=entry.value or {}, meta=meta))
+    if action == "update":
+        version = entry.version or 0
+        return UpdateEntry(
+            item=UpdateItem(id=id_, base_version=version, value=entry.value or {}, meta=meta)
+        )
+    if action == "delete":
+        return DeleteEntry(item=DeleteItem(id=id_, base_version=entry.version or 0, meta=meta))
+    return UpsertEntry(
+        item=UpsertItem(id=id_, expected_version=entry.version, value=entry.value or {}, meta=meta),
+        options=WriteOptions(upsert=UpsertOptions(conflict=entry.conflict, apply=entry.apply)),
+    )
+
+
 def plan_entry(
     spec: EntrySpec,
     current: Entity | None,
     *,
     store: str,
     key: ChangeKey,
-    meta: ItemMeta,
+    idempotency_key: str,
+    client_time_ms: int,
     validate: Validate | None = None,
-) -> tuple[WriteEntry, PendingChange]:
-    """The protocol entry to send and the optimistic change to show, for `spec` against the
-    entity the store shows now (`current`, None when absent)."""
+) -> tuple[PlannedEntry, PendingChange]:
+    """The entry to send and the optimistic change to show, for `spec` against the entity
+    the store shows now (`current`, None when absent)."""
     id_ = spec.id
+    idem, now = idempotency_key, client_time_ms
     if spec.action == "create":
         if current is not None:
             raise _exists(store, id_, current)
@@ -101,14 +147,14 @@ def plan_entry(
         if validate is not None:
             validate({**value, "id": id_, "version": 1})
         return (
-            CreateEntry(item=CreateItem(id=id_, value=value, meta=meta)),
+            PlannedEntry("create", id_, None, value, idem, now),
             PendingChange(key, id_, "put", value),
         )
     if spec.action == "delete":
         if current is None:
             raise _missing(store, id_)
         return (
-            DeleteEntry(item=DeleteItem(id=id_, base_version=current["version"], meta=meta)),
+            PlannedEntry("delete", id_, current["version"], None, idem, now),
             PendingChange(key, id_, "delete"),
         )
     if spec.action == "update":
@@ -121,10 +167,7 @@ def plan_entry(
             change = PendingChange(key, id_, "put", value, needs_base=True)
         else:
             change = PendingChange(key, id_, "merge", fields_of(spec.value), needs_base=True)
-        entry = UpdateEntry(
-            item=UpdateItem(id=id_, base_version=current["version"], value=value, meta=meta)
-        )
-        return entry, change
+        return PlannedEntry("update", id_, current["version"], value, idem, now), change
     # upsert
     fields = fields_of(spec.value)
     if validate is not None:
@@ -135,10 +178,7 @@ def plan_entry(
             validate({**fields, "id": id_, "version": version})
     expected = current["version"] if (current is not None and spec.conflict == "cas") else None
     return (
-        UpsertEntry(
-            item=UpsertItem(id=id_, expected_version=expected, value=fields, meta=meta),
-            options=WriteOptions(upsert=UpsertOptions(conflict=spec.conflict, apply=spec.apply)),
-        ),
+        PlannedEntry("upsert", id_, expected, fields, idem, now, spec.conflict, spec.apply),
         PendingChange(key, id_, "merge" if spec.apply == "merge" else "put", fields),
     )
 

@@ -10,10 +10,9 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
-from atoma_actors.core.planning import EntrySpec
+from atoma_actors.core.planning import EntrySpec, PlannedEntry
 from atoma_actors.core.query import Query, QueryResult
 from atoma_actors.protocol.errors import AtomaError
-from atoma_actors.protocol.ops import WriteEntry
 from atoma_actors.protocol.results import PageInfo, WriteItemError, WriteItemOk
 
 from .reply import Reply
@@ -61,11 +60,12 @@ class ApplyWrite:
 
 @dataclass(frozen=True, slots=True)
 class PersistRequest:
-    """StoreActor → router → strategy: protocol entries with their idempotency keys.
-    The reply gets one outcome per entry (or one exception for all)."""
+    """StoreActor → strategy: planned entries with their idempotency keys (the strategy
+    makes them protocol entries as it builds ops). The reply gets one outcome per entry
+    (or one exception for all)."""
 
     store: str
-    entries: tuple[WriteEntry, ...]
+    entries: tuple[PlannedEntry, ...]
     reply: Reply[Any]
     strategy: str | None
     context: dict[str, Any]

@@ -25,7 +25,7 @@ from typing import Any, NamedTuple
 
 import pykka
 
-from atoma_actors.core.planning import EntrySpec, commit_entry, plan_entry
+from atoma_actors.core.planning import EntrySpec, PlannedEntry, commit_entry, plan_entry
 from atoma_actors.core.query import QueryResult, normalize_query
 from atoma_actors.core.state import StoreState
 from atoma_actors.core.values import copy_json
@@ -37,7 +37,6 @@ from atoma_actors.protocol.errors import (
     ValidationError,
     error_from_standard,
 )
-from atoma_actors.protocol.ops import ItemMeta, WriteEntry
 from atoma_actors.protocol.results import WriteItemError, WriteItemOk
 
 from .actor import Actor
@@ -82,7 +81,7 @@ class _Change(NamedTuple):
 @dataclass(slots=True)
 class _InFlight:
     specs: tuple[EntrySpec, ...]
-    entries: list[WriteEntry | None]
+    entries: list[PlannedEntry | None]
     keys: list[tuple[int, int] | None]
     results: list[Entity | AtomaError | None]
     reply: Reply[WriteOutcome]
@@ -263,7 +262,7 @@ class StoreActor(Actor):
             self._publish()
         entries = tuple(e for e in flight.entries if e is not None)
         if msg.optimistic and entries:
-            self._emit("change_optimistic", store=self._name, ids=[e.item.id for e in entries])
+            self._emit("change_optimistic", store=self._name, ids=[e.id for e in entries])
         if not entries:
             msg.reply(WriteOutcome(tuple(flight.results)))
             return
@@ -279,11 +278,15 @@ class StoreActor(Actor):
             )
         )
 
-    def _plan(self, spec: EntrySpec, now_ms: int, key: tuple[int, int]) -> tuple[WriteEntry, Any]:
-        meta = ItemMeta(idempotency_key=self._next_key(), client_time_ms=now_ms)
-        current = self._state.visible.get(spec.id)
+    def _plan(self, spec: EntrySpec, now_ms: int, key: tuple[int, int]) -> tuple[PlannedEntry, Any]:
         return plan_entry(
-            spec, current, store=self._name, key=key, meta=meta, validate=self._validate
+            spec,
+            self._state.visible.get(spec.id),
+            store=self._name,
+            key=key,
+            idempotency_key=self._next_key(),
+            client_time_ms=now_ms,
+            validate=self._validate,
         )
 
     def _commit_now(self, msg: ApplyWrite) -> None:
@@ -363,8 +366,7 @@ class StoreActor(Actor):
         if item.data is not None:
             return item.data
         entry = flight.entries[index]
-        value = getattr(entry.item, "value", None) if entry is not None else None
-        return dict(value or {})
+        return dict(entry.value or {}) if entry is not None else {}
 
     def _remote_changes(self, msg: RemoteChanges) -> None:
         with self._view.lock:

@@ -12,6 +12,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any
 
+from atoma_actors.core.planning import wire_entry
 from atoma_actors.core.query import QueryResult
 from atoma_actors.protocol.results import PageInfo
 from atoma_actors.runtime.actor import Actor
@@ -43,15 +44,15 @@ class DirectStrategy(Actor):
             self._read(message)
 
     def _persist(self, req: PersistRequest) -> None:
-        groups = group_entries(req.store, req.entries)
+        groups = group_entries(req.store, [wire_entry(e) for e in req.entries])
         count = len(req.entries)
         reply = req.reply
         call = OpsCall(
             ops=tuple(op for op, _ in groups),
             meta=meta_for(self._time_ms()),
             store=req.store,
-            route_key=f"{req.store}/{req.entries[0].item.id}",
-            keys=tuple(f"{req.store}/{entry.item.id}" for entry in req.entries),
+            route_key=f"{req.store}/{req.entries[0].id}",
+            keys=tuple(f"{req.store}/{entry.id}" for entry in req.entries),
             deadline=req.deadline,
             context=req.context,
         )

@@ -37,6 +37,7 @@ from typing import Any, Literal
 
 import pykka
 
+from atoma_actors.core.planning import wire_entry
 from atoma_actors.protocol.errors import (
     AtomaError,
     ClientClosed,
@@ -507,7 +508,7 @@ class QueueStrategy(Actor):
         starts: list[int] = []
         for index, req in enumerate(requests):
             starts.append(len(entries))
-            entries.extend(req.entries)
+            entries.extend(map(wire_entry, req.entries))
             span_of.extend([index] * len(req.entries))
         if self._options.coalesce:
             wire, members = coalesce_entries(entries, span_of)
