@@ -53,6 +53,9 @@ DEFAULT_PULL_LIMIT = 100
 MAX_PULL_LIMIT = 10_000
 
 
+_Applied = tuple[str, int, "dict[str, Any] | None", float]
+
+
 @dataclass(frozen=True, slots=True)
 class _LogEntry:
     resource: str
@@ -108,8 +111,9 @@ class MemoryStorage:
         self._idem_limit = idempotency_limit
         self._idem_ttl = idempotency_ttl
         self._resources: dict[str, _Resource] = {}
-        # (resource, key) -> (stored ok result, time stored); insertion order = age.
-        self._idem: OrderedDict[tuple[str, str], tuple[WriteItemOk, float]] = OrderedDict()
+        # (resource, key) -> (id, version, data, time stored); insertion order = age. Plain
+        # tuples of plain values: the collector stops tracking them, however many are kept.
+        self._idem: OrderedDict[tuple[str, str], _Applied] = OrderedDict()
         # The change log keeps only the latest change per (resource, id): a row's earlier
         # changes are superseded, so the log is bounded by the number of ids ever written.
         self._seq = 0
@@ -167,7 +171,10 @@ class MemoryStorage:
             key = (name, entry.item.meta.idempotency_key)
             seen = self._idem.get(key)
             if seen is not None:
-                results.append(_copy_result(seen[0]))
+                id_, version, data, _ = seen
+                results.append(
+                    WriteItemOk(id=id_, version=version, data=copy_json(data) if data else data)
+                )
                 continue
             target = entry.item.id
             new_id = None if target is not None else self._fresh_id(res)
@@ -220,7 +227,7 @@ class MemoryStorage:
     def _remember(self, key: tuple[str, str], result: WriteItemOk, now: float) -> None:
         if self._idem_limit == 0:
             return
-        self._idem[key] = (result, now)
+        self._idem[key] = (result.id, result.version, result.data, now)
         while len(self._idem) > self._idem_limit:
             self._idem.popitem(last=False)
 
@@ -229,7 +236,7 @@ class MemoryStorage:
             return
         horizon = now - self._idem_ttl
         while self._idem:
-            key, (_, stored_at) = next(iter(self._idem.items()))
+            key, (_, _, _, stored_at) = next(iter(self._idem.items()))
             if stored_at > horizon:
                 break
             del self._idem[key]
