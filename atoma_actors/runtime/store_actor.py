@@ -80,9 +80,12 @@ class _Change(NamedTuple):
 
 @dataclass(slots=True)
 class _InFlight:
-    specs: tuple[EntrySpec, ...]
-    entries: list[PlannedEntry | None]
-    keys: list[tuple[int, int] | None]
+    """A write request sent on: its planned entries (None where planning refused one, whose
+    error already sits in `results`). Entry `i`'s pending change, if optimistic, is
+    `(write_id, i)`."""
+
+    write_id: int
+    entries: tuple[PlannedEntry | None, ...]
     results: list[Entity | AtomaError | None]
     reply: Reply[WriteOutcome]
     optimistic: bool
@@ -242,31 +245,30 @@ class StoreActor(Actor):
             return
         write_id = next(self._seq)
         now_ms = self._time_ms()
-        flight = _InFlight(msg.specs, [], [], [], msg.reply, msg.optimistic)
+        planned: list[PlannedEntry | None] = []
+        results: list[Entity | AtomaError | None] = []
         with self._view.lock:
             for index, spec in enumerate(msg.specs):
                 try:
                     entry, change = self._plan(spec, now_ms, (write_id, index))
                 except AtomaError as exc:
-                    flight.entries.append(None)
-                    flight.keys.append(None)
-                    flight.results.append(exc)
+                    planned.append(None)
+                    results.append(exc)
                     continue
-                flight.entries.append(entry)
-                flight.results.append(None)
+                planned.append(entry)
+                results.append(None)
                 if msg.optimistic:
                     self._state.apply(change)
-                    flight.keys.append(change.key)
-                else:
-                    flight.keys.append(None)
             self._publish()
-        entries = tuple(e for e in flight.entries if e is not None)
+        entries = tuple(e for e in planned if e is not None)
         if msg.optimistic and entries:
             self._emit("change_optimistic", store=self._name, ids=[e.id for e in entries])
         if not entries:
-            msg.reply(WriteOutcome(tuple(flight.results)))
+            msg.reply(WriteOutcome(tuple(results)))
             return
-        self._inflight[write_id] = flight
+        self._inflight[write_id] = _InFlight(
+            write_id, tuple(planned), results, msg.reply, msg.optimistic
+        )
         self._outbox.append(
             PersistRequest(
                 store=self._name,
@@ -327,46 +329,43 @@ class StoreActor(Actor):
         committed, failed = [], []
         with self._view.lock:
             for index, item in zip(sent, outcomes, strict=True):
-                spec, key = flight.specs[index], flight.keys[index]
+                entry = flight.entries[index]
+                assert entry is not None
+                key = (flight.write_id, index) if flight.optimistic else None
+                id_ = entry.id
                 if isinstance(item, WriteItemOk):
                     value = (
                         None
-                        if spec.action == "delete"
-                        else self._confirmed_value(flight, index, item)
+                        if entry.action == "delete"
+                        else (item.data if item.data is not None else dict(entry.value or {}))
                     )
-                    visible = self._state.confirm(key, spec.id, value, item.version)
+                    visible = self._state.confirm(key, id_, value, item.version)
                     flight.results[index] = (
                         None
                         if value is None
                         else copy_json(
                             visible
                             if visible is not None and visible.get("version") == item.version
-                            else {**value, "id": spec.id, "version": item.version}
+                            else {**value, "id": id_, "version": item.version}
                         )
                     )
-                    committed.append(spec.id)
+                    committed.append(id_)
                 else:
                     error = _error(item) if isinstance(item, WriteItemError) else item
                     if not isinstance(error, AtomaError):
                         error = _wrap(error)
                     if key is not None:
                         self._state.rollback(key)
-                    if isinstance(error, NotFoundError) and not self._state.has_pending(spec.id):
-                        self._state.forget_missing(spec.id, None)
+                    if isinstance(error, NotFoundError) and not self._state.has_pending(id_):
+                        self._state.forget_missing(id_, None)
                     flight.results[index] = error
-                    failed.append((spec.id, error))
+                    failed.append((id_, error))
             self._publish()
         if committed:
             self._emit("change_committed", store=self._name, ids=committed)
         if failed and flight.optimistic:
             self._emit("change_rolled_back", store=self._name, ids=[i for i, _ in failed])
         flight.reply(WriteOutcome(tuple(flight.results)))
-
-    def _confirmed_value(self, flight: _InFlight, index: int, item: WriteItemOk) -> Entity:
-        if item.data is not None:
-            return item.data
-        entry = flight.entries[index]
-        return dict(entry.value or {}) if entry is not None else {}
 
     def _remote_changes(self, msg: RemoteChanges) -> None:
         with self._view.lock:
