@@ -25,7 +25,7 @@ from atoma_actors.runtime.ops_chain import OpsCall
 from atoma_actors.runtime.reply import future_reply
 from atoma_actors.runtime.strategies.base import group_entries, meta_for, new_op_id, query_op
 
-from .futures import wait
+from .futures import CallFuture, wait
 
 if TYPE_CHECKING:
     from .client import Client
@@ -88,7 +88,7 @@ class Channel:
     def _one(self, op: Any) -> Any:
         client = self._client
         client._check_open()
-        future: Future[Any] = Future()
+        future: Future[Any] = CallFuture()
         call = OpsCall(
             ops=(op,),
             meta=meta_for(client.clock.time_ms()),
@@ -118,7 +118,7 @@ class Writeback:
         client.store(store)
         upserts = list(writeback.get("upserts", ()))
         deletes = [(d["id"], d["version"]) for d in writeback.get("deletes", ())]
-        future: Future[Any] = Future()
+        future: Future[Any] = CallFuture()
         client._store_actors[store].tell(RemoteChanges(upserts, deletes, future_reply(future)))
         result = wait(future, client._wait_timeout(timeout))
         if isinstance(result, AtomaError):

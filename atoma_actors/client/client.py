@@ -42,7 +42,7 @@ from atoma_actors.runtime.supervisor import Recovered, Supervisor, SupervisorPol
 from atoma_actors.runtime.view import StoreView
 
 from .channels import Channel, Writeback
-from .futures import wait
+from .futures import CallFuture, wait
 from .local import LocalOps
 from .plugins import IoRegistry, PluginContext, order_plugins, run_setups
 from .store import Store
@@ -400,7 +400,7 @@ class Client:
         return True
 
     def _flush_queue(self, timeout: float | None) -> None:
-        future: Future[Any] = Future()
+        future: Future[Any] = CallFuture()
         self._strategies["queue"].tell(FlushAll(future_reply(future)))
         wait(future, self._wait_timeout(timeout))
 

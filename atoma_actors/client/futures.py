@@ -1,27 +1,39 @@
-"""Small helpers over `concurrent.futures.Future`: ready-made ones, and waiting with a clear
-timeout error. Must not import sync or any backend.
+"""Small helpers over `concurrent.futures.Future`: the futures the facade hands out, ready-made
+ones, and waiting with a clear timeout error. Must not import sync or any backend.
 """
 
 from __future__ import annotations
 
+import threading
 from concurrent.futures import Future
 from concurrent.futures import TimeoutError as FutureTimeout
 from typing import Any, TypeVar
 
-__all__ = ["done", "failed", "wait"]
+__all__ = ["CallFuture", "done", "failed", "wait"]
 
 T = TypeVar("T")
 U = TypeVar("U")
 
 
+class CallFuture(Future[T]):
+    """A `concurrent.futures.Future` whose condition sits on a plain lock, not a re-entrant
+    one. No method of `Future` (nor `wait`/`as_completed`) takes a future's condition twice,
+    and the plain lock spares three bound methods per future: a worker keeping thousands of
+    writes in flight gives the garbage collector that much less to walk."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self._condition = threading.Condition(threading.Lock())
+
+
 def done(value: T) -> Future[T]:
-    f: Future[T] = Future()
+    f: Future[T] = CallFuture()
     f.set_result(value)
     return f
 
 
 def failed(exc: BaseException) -> Future[Any]:
-    f: Future[Any] = Future()
+    f: Future[Any] = CallFuture()
     f.set_exception(exc)
     return f
 

@@ -22,7 +22,7 @@ from atoma_actors.protocol.errors import AtomaError, ClientClosed, ValidationErr
 from atoma_actors.runtime.messages import ApplyWrite, EntrySpec, ReadRequest, WriteOutcome
 from atoma_actors.runtime.view import StoreView
 
-from .futures import done, failed, wait
+from .futures import CallFuture, done, failed, wait
 
 if TYPE_CHECKING:
     from .client import Client
@@ -242,7 +242,7 @@ class NowaitStore:
         client._check_strategy(strategy)
         if not specs:
             return done(shape(WriteOutcome(())))
-        future: Future[Any] = Future()
+        future: Future[Any] = CallFuture()
         gated = client._admit(self.name, strategy, len(specs), timeout)
         self._actor.tell(
             ApplyWrite(
@@ -274,7 +274,7 @@ class NowaitStore:
             client._check_strategy(strategy)
         except AtomaError as exc:
             return failed(exc)
-        future: Future[Any] = Future()
+        future: Future[Any] = CallFuture()
         if client._local:  # the embedded default: the store's snapshot is the data
             reply = client._reply(future, "read", self.name, 1, shape)
             try:
