@@ -102,17 +102,14 @@ class BatchReply(Reply[T]):
 def deliver_all(answers: list[tuple[Reply[Any], Any]]) -> None:
     """Deliver each `(reply, outcome)`; answers for the same `BatchReply` sink go together,
     in order. A reply already answered is skipped, as `Reply.__call__` would."""
-    grouped: dict[int, tuple[Sink, list[tuple[Any, Any]]]] = {}
+    grouped: dict[Sink, list[tuple[Any, Any]]] = {}  # a sink compares as itself
     for reply, outcome in answers:
         if isinstance(reply, BatchReply):
             if reply.claim():
-                key = id(reply.sink)
-                if key not in grouped:
-                    grouped[key] = (reply.sink, [])
-                grouped[key][1].append((reply.tag, outcome))
+                grouped.setdefault(reply.sink, []).append((reply.tag, outcome))
         else:
             reply(outcome)
-    for sink, items in grouped.values():
+    for sink, items in grouped.items():
         try:
             sink(items)
         except Exception:

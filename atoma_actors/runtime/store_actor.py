@@ -140,7 +140,7 @@ class StoreActor(Actor):
         def persisted(answers: list[tuple[int, Any]]) -> None:
             me.tell(_Persisted(tuple(answers)))
 
-        self._persisted_sink = persisted  # one object: the queue groups answers by sink
+        self._persisted_sink = persisted  # the queue groups answers by sink (one per actor)
         # Persist requests of a burst of writes, sent together once the inbox is empty.
         self._outbox: list[PersistRequest] = []
 
