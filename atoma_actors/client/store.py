@@ -381,11 +381,14 @@ class Store:
     def get(
         self, id: str, *, force: bool = False, timeout: float | None = None, **opts: Any
     ) -> Entity | None:
-        if not force:  # a cache hit needs no future: read the snapshot on this thread
-            self._client._check_open()
-            hit = self._view.peek(id)
-            if hit is not None:
-                return hit
+        if not force:  # a cache hit needs no future: read the entity on this thread
+            if self._client._closed:
+                raise ClientClosed("this client is closed")
+            value = self._view.entities.get(id)  # StoreView.peek, inlined: the hottest path
+            if value is not None:
+                if self._view.touched is not None:
+                    self._view.touched.append(id)
+                return copy_json(value)
         return self._wait(self.nowait.get(id, force=force, timeout=timeout, **opts), timeout)
 
     def get_many(

@@ -28,6 +28,7 @@ MAX_DEPTH = 64
 MAX_ID_LENGTH = 512
 _SCALARS = (str, int, float, bool, type(None))
 _CONTAINERS = (dict, list, tuple)
+_CONTAINER_TYPES = frozenset(_CONTAINERS)
 _META_KEYS = ("id", "version")
 
 
@@ -39,6 +40,8 @@ def copy_json(value: Any) -> Any:
     """
     kind = type(value)
     if kind is dict:
+        if _CONTAINER_TYPES.isdisjoint(map(type, value.values())):
+            return dict(value)  # flat (most entities): one C-level copy
         return {k: copy_json(v) if type(v) in _CONTAINERS else v for k, v in value.items()}
     if kind is list:
         return [copy_json(v) if type(v) in _CONTAINERS else v for v in value]
