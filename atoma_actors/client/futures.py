@@ -7,6 +7,7 @@ from __future__ import annotations
 import threading
 from concurrent.futures import Future
 from concurrent.futures import TimeoutError as FutureTimeout
+from concurrent.futures._base import PENDING as _PENDING
 from typing import Any, TypeVar
 
 __all__ = ["CallFuture", "done", "failed", "wait"]
@@ -22,8 +23,13 @@ class CallFuture(Future[T]):
     writes in flight gives the garbage collector that much less to walk."""
 
     def __init__(self) -> None:
-        super().__init__()
+        # `Future.__init__`'s fields (stable since Python 3.2), without its RLock condition.
         self._condition = threading.Condition(threading.Lock())
+        self._state = _PENDING
+        self._result = None
+        self._exception = None
+        self._waiters: list[Any] = []
+        self._done_callbacks: list[Any] = []
 
 
 def done(value: T) -> Future[T]:
