@@ -38,7 +38,7 @@ from atoma_actors.protocol.ops import (
 )
 
 from .state import ChangeKey, PendingChange
-from .values import check_entity, copy_json, fields_of
+from .values import check_entity, copy_json, fields_of, seal
 
 __all__ = [
     "EntrySpec",
@@ -188,7 +188,7 @@ def _entity(id_: str, version: int, owned: Entity) -> Entity:
     entity at `id_` and `version`."""
     owned["id"] = id_
     owned["version"] = version
-    return owned
+    return seal(owned)
 
 
 def commit_entry(

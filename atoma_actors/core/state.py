@@ -20,7 +20,7 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from typing import Any, Literal, TypeVar
 
-from atoma_actors.core.values import fields_of
+from atoma_actors.core.values import fields_of, seal
 from atoma_actors.protocol.errors import AtomaError
 
 __all__ = ["ChangeKey", "PendingChange", "StoreState"]
@@ -52,7 +52,7 @@ def _replay(base: Entity | None, change: PendingChange, tomb_version: int) -> En
     merged = {**base, **fields} if change.kind == "merge" and base is not None else fields
     merged["id"] = change.id
     merged["version"] = version
-    return merged
+    return seal(merged)
 
 
 class StoreState:
@@ -210,7 +210,7 @@ class StoreState:
             if lru is not None:
                 lru.pop(id_, None)
         else:
-            self.confirmed[id_] = {**value, "id": id_, "version": version}
+            self.confirmed[id_] = seal({**value, "id": id_, "version": version})
             if lru is not None:
                 lru[id_] = None
                 lru.move_to_end(id_)

@@ -1,10 +1,10 @@
 """Entity values: checking user input is JSON-shaped, and copying values out of the store.
 
 Returned dicts are copies so that mutating one never changes the store; `copy_json` copies only
-dicts and lists (the only mutable JSON shapes), much faster than `copy.deepcopy`. Stored
-entities are plain dicts on purpose: CPython's collector stops tracking an exact dict that holds
-only scalars, so a store of flat entities costs a full collection nothing (a dict subclass
-would stay tracked, and every full collection would walk every entity).
+dicts and lists (the only mutable JSON shapes), much faster than `copy.deepcopy`. A flat
+stored entity is a plain dict on purpose: CPython's collector never tracks a dict of scalars,
+so a store of flat entities costs a full collection nothing (a dict subclass would stay
+tracked); one with nested values is a `SealedEntity`, which copies faster.
 Must not import runtime, client or any backend.
 """
 
@@ -18,10 +18,12 @@ from atoma_actors.protocol.errors import ValidationError
 
 __all__ = [
     "MAX_DEPTH",
+    "SealedEntity",
     "check_entity",
     "check_id",
     "copy_json",
     "fields_of",
+    "seal",
 ]
 
 MAX_DEPTH = 64
@@ -30,6 +32,27 @@ _SCALARS = (str, int, float, bool, type(None))
 _CONTAINERS = (dict, list, tuple)
 _CONTAINER_TYPES = frozenset(_CONTAINERS)
 _META_KEYS = ("id", "version")
+
+
+class SealedEntity(dict):  # type: ignore[type-arg]
+    """A stored entity that holds containers, knowing which keys hold them (`nested`), so
+    `copy_json` copies it with one `dict()` plus a deep copy of just those values.
+
+    Only entities with nested values are sealed (`seal`): those the collector tracks anyway.
+    A flat entity stays a plain dict, which the collector does not track at all."""
+
+    __slots__ = ("nested",)
+    nested: tuple[str, ...]
+
+
+def seal(entity: dict[str, Any]) -> dict[str, Any]:
+    """`entity` (a dict the caller owns and will not change again) as the store keeps it:
+    itself when flat, else a `SealedEntity` copy."""
+    if _CONTAINER_TYPES.isdisjoint(map(type, entity.values())):
+        return entity
+    sealed = SealedEntity(entity)
+    sealed.nested = tuple(k for k, v in entity.items() if type(v) in _CONTAINERS)
+    return sealed
 
 
 def copy_json(value: Any) -> Any:
@@ -43,6 +66,11 @@ def copy_json(value: Any) -> Any:
         if _CONTAINER_TYPES.isdisjoint(map(type, value.values())):
             return dict(value)  # flat (most entities): one C-level copy
         return {k: copy_json(v) if type(v) in _CONTAINERS else v for k, v in value.items()}
+    if kind is SealedEntity:
+        out = dict(value)
+        for key in value.nested:
+            out[key] = copy_json(out[key])
+        return out
     if kind is list:
         return [copy_json(v) if type(v) in _CONTAINERS else v for v in value]
     if kind is tuple:

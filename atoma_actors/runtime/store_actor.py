@@ -28,7 +28,7 @@ import pykka
 from atoma_actors.core.planning import EntrySpec, PlannedEntry, commit_entry, plan_entry
 from atoma_actors.core.query import QueryResult, normalize_query
 from atoma_actors.core.state import StoreState
-from atoma_actors.core.values import copy_json
+from atoma_actors.core.values import copy_json, seal
 from atoma_actors.protocol.errors import (
     AtomaError,
     ClientClosed,
@@ -375,7 +375,7 @@ class StoreActor(Actor):
                     known = current["version"] if current is not None else tomb
                     if change.version <= known:
                         return current
-                    return None if change.entity is None else copy_json(change.entity)
+                    return None if change.entity is None else seal(copy_json(change.entity))
 
                 changes = [
                     _Change(e["id"], e, e["version"])
