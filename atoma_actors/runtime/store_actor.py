@@ -1,16 +1,15 @@
-"""The StoreActor (one per store) and the `StoreView` it publishes.
+"""The StoreActor: one per store, the single writer of its state.
 
-The StoreActor is the single writer of its store's state (`core.state.StoreState`: confirmed
-entities, tombstone versions, the pending log of optimistic changes, and the indexes over what
-readers see). It turns write requests into protocol write entries (base versions come from its
-own view, so concurrent writers to one entity line up), applies them optimistically, hands them
-to the strategy router, and on the answer confirms or rolls back exactly those entries.
+It owns a `core.state.StoreState` (confirmed entities, tombstone versions, the pending log of
+optimistic changes, the visible entities) and the store's indexes. It plans write requests into
+`PlannedEntry`s (base versions come from its own view, so concurrent writers to one entity line
+up), applies them optimistically, hands them to their strategy (a burst of requests in one
+message), and on the answer confirms or rolls back exactly those entries.
 
 Readers never queue behind it: its visible entities are shared through the `StoreView`, where
 `peek`, cache hits and local queries read them on their own thread. With `local=True` (the
 embedded default) the store is its own backend: writes are decided and confirmed here at once.
-Messages: `ApplyWrite`, `ReadWriteback`, `RemoteChanges`; its own replies `_Fetched`,
-`_Persisted`.
+Messages: `ApplyWrite`, `ReadWriteback`, `RemoteChanges`; its own `_Fetched` and `_Persisted`.
 Must not import client or any backend.
 """
 
@@ -52,7 +51,7 @@ from .messages import (
 from .reply import BatchReply, Reply
 from .view import StoreView
 
-__all__ = ["StoreActor", "StoreView"]
+__all__ = ["StoreActor"]
 
 log = logging.getLogger("atoma_actors.runtime")
 
