@@ -244,16 +244,20 @@ class NowaitStore:
             return done(shape(WriteOutcome(())))
         future: Future[Any] = CallFuture()
         gated = client._admit(self.name, strategy, len(specs), timeout)
-        self._actor.tell(
-            ApplyWrite(
-                specs=tuple(specs),
-                reply=client._reply(future, "write", self.name, len(specs), shape, gated=gated),
-                strategy=strategy,
-                optimistic=optimistic,
-                context=dict(context or {}),
-                deadline=client._deadline(timeout),
+        reply = client._reply(future, "write", self.name, len(specs), shape, gated=gated)
+        try:
+            self._actor.tell(
+                ApplyWrite(
+                    specs=tuple(specs),
+                    reply=reply,
+                    strategy=strategy,
+                    optimistic=optimistic,
+                    context=dict(context or {}),
+                    deadline=client._deadline(timeout),
+                )
             )
-        )
+        except pykka.ActorDeadError:  # closing under our feet: answered, places given back
+            reply(ClientClosed("client closed"))
         return future
 
     def _read(
