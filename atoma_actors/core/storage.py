@@ -173,7 +173,7 @@ class MemoryStorage:
             if seen is not None:
                 id_, version, data, _ = seen
                 results.append(
-                    WriteItemOk(id=id_, version=version, data=copy_json(data) if data else data)
+                    WriteItemOk(id=id_, version=version, data=copy_json(data) if data is not None else None)
                 )
                 continue
             target = entry.item.id

@@ -10,6 +10,7 @@ Must not import client or any backend.
 
 from __future__ import annotations
 
+import threading
 from typing import Any
 
 import pykka
@@ -23,20 +24,23 @@ __all__ = ["StrategyTable"]
 
 class StrategyTable:
     """Strategy actors by name, the per-store choice and the default. Thread-safe: each
-    change replaces a whole dict, and readers only look up."""
+    change replaces the whole per-store dict (writers serialised by a lock), and readers
+    only look up, without a lock."""
 
     def __init__(self, strategies: dict[str, pykka.ActorRef[Any]], default: str) -> None:
         self.strategies = dict(strategies)
         self.default = default
         self._per_store: dict[str, str] = {}
+        self._writer = threading.Lock()
 
     def set_store(self, store: str, strategy: str | None) -> None:
-        per_store = dict(self._per_store)
-        if strategy is None:
-            per_store.pop(store, None)
-        else:
-            per_store[store] = strategy
-        self._per_store = per_store
+        with self._writer:
+            per_store = dict(self._per_store)
+            if strategy is None:
+                per_store.pop(store, None)
+            else:
+                per_store[store] = strategy
+            self._per_store = per_store
 
     def resolve(self, store: str, strategy: str | None) -> str:
         return strategy or self._per_store.get(store) or self.default
