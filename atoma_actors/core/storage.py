@@ -172,9 +172,8 @@ class MemoryStorage:
             seen = self._idem.get(key)
             if seen is not None:
                 id_, version, data, _ = seen
-                results.append(
-                    WriteItemOk(id=id_, version=version, data=copy_json(data) if data is not None else None)
-                )
+                copy = copy_json(data) if data is not None else None
+                results.append(WriteItemOk(id=id_, version=version, data=copy))
                 continue
             target = entry.item.id
             new_id = None if target is not None else self._fresh_id(res)
