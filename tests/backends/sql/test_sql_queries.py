@@ -10,7 +10,7 @@ from typing import Any
 
 import hypothesis.strategies as st
 import pytest
-from hypothesis import HealthCheck, given, settings
+from hypothesis import HealthCheck, example, given, settings
 from sql_support import create, items, query_op, run1
 
 from atoma_actors.core.query import evaluate
@@ -257,6 +257,10 @@ _page = (
         min_size=1,
         max_size=4,
     ),
+)
+@example(  # a text filter is decided by the Python engine: that path is always exercised
+    entities=[{"s": "apple pie"}, {"s": "pear"}],
+    queries=[{"filter": {"op": "text", "field": "s", "query": "apple", "mode": "match"}}],
 )
 def test_differential_against_engine(backend, entities, queries):
     resource = f"d{next(_fresh)}"
