@@ -1,8 +1,8 @@
 """The embedded default's ops endpoint: what a client with no backend answers raw ops with.
 
 With no backend, each StoreActor is its own backend: writes are decided and confirmed in
-the store, and reads evaluate its snapshot, so nothing is held twice. Plugins may still send
-raw ops (`ctx.store`): `LocalOps` answers queries from the stores' snapshots and refuses
+the store, and reads evaluate its entities, so nothing is held twice. Plugins may still send
+raw ops (`ctx.store`): `LocalOps` answers queries from the stores' entities and refuses
 writes and `changes.pull` with a validation error (the stores keep no change log). A client
 whose plugins add ops handlers keeps the full ops path, so those handlers see every op: then
 the stores write through to a `MemoryStorage` (`LocalOps(storage=...)` delegates to it).

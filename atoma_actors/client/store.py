@@ -2,8 +2,9 @@
 
 Every blocking method waits on the future its `store.nowait` twin returns. The facade checks
 input on the caller's thread (a bad call raises at once and changes nothing), then sends one
-message to the StoreActor (writes) or the router (reads). `peek` and cache hits read the
-published snapshot directly: no actor hop.
+message to the StoreActor (writes) or to the read's strategy. `peek` and cache hits read the
+store's entities directly: no actor hop. With no backend (the embedded default) every read
+evaluates the store's entities on the caller's thread.
 Must not import sync or any backend.
 """
 
@@ -151,7 +152,7 @@ class NowaitStore:
     def get(self, id: str, *, force: bool = False, **opts: Any) -> Future[Entity | None]:
         check_id(id)
         self._client._check_open()
-        if not force or self._client._local:  # the embedded default: the snapshot is the data
+        if not force or self._client._local:  # the embedded default: the store is the data
             hit = self._view.peek(id)
             if hit is not None or self._client._local:
                 return done(hit)
@@ -279,7 +280,7 @@ class NowaitStore:
         except AtomaError as exc:
             return failed(exc)
         future: Future[Any] = CallFuture()
-        if client._local:  # the embedded default: the store's snapshot is the data
+        if client._local:  # the embedded default: the store is the data
             reply = client._reply(future, "read", self.name, 1, shape)
             try:
                 result = self._view.query_local(query)

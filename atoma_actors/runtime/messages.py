@@ -1,5 +1,5 @@
-"""The messages actors exchange: what the facade, the StoreActor, the router and the
-strategies send each other. Each is a frozen, slotted dataclass carrying its `Reply`.
+"""The messages actors exchange: what the facade, the StoreActor and the strategies send
+each other. Each is a frozen, slotted dataclass carrying its `Reply`.
 
 An actor's private messages to itself (timers firing, its own replies coming back) stay in
 its module. Must not import client or any backend.
@@ -83,7 +83,7 @@ class PersistBatch:
 
 @dataclass(frozen=True, slots=True)
 class ReadRequest:
-    """Facade or StoreActor → router → strategy: a read; `view` and `store_ref` let the
+    """Facade or StoreActor → strategy: a read; `view` and `store_ref` let the
     strategy fall back to the local engine and write the answer back."""
 
     store: str

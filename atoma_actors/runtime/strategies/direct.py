@@ -3,7 +3,7 @@
 Writes: the entries of one persist request are grouped by action and options into write ops
 (one call down the chain); the answer is mapped back onto the entries on the way back and
 sent to the StoreActor. Reads: one query op; the answer is written back through the StoreActor;
-any failure falls back to the local engine over the store's snapshot (`source == "local"`).
+any failure falls back to the local engine over the store's entities (`source == "local"`).
 Must not import client or any backend.
 """
 
@@ -66,7 +66,7 @@ class DirectStrategy(Actor):
 
 def send_read(req: ReadRequest, submit: Submit, time_ms: int, source: str) -> None:
     """One query op down the chain; the answer is written back through the StoreActor, and
-    any failure falls back to the local engine over the store's snapshot."""
+    any failure falls back to the local engine over the store's entities."""
 
     def answered(outcome: Any) -> None:
         data = read_result(outcome)
