@@ -12,9 +12,11 @@ Must not import runtime, client or any backend.
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from typing import Any, Literal, NamedTuple
+
+from pydantic import ValidationError as PydanticValidationError
 
 from atoma_actors.protocol.errors import (
     ConflictError,
@@ -47,6 +49,7 @@ __all__ = [
     "commit_entry",
     "fields_of",
     "plan_entry",
+    "wire_entries",
     "wire_entry",
 ]
 
@@ -124,6 +127,15 @@ def wire_entry(entry: PlannedEntry) -> WriteEntry:
         item=UpsertItem(id=id_, expected_version=entry.version, value=entry.value or {}, meta=meta),
         options=WriteOptions(upsert=UpsertOptions(conflict=entry.conflict, apply=entry.apply)),
     )
+
+
+def wire_entries(entries: Iterable[PlannedEntry]) -> list[WriteEntry]:
+    """`wire_entry` of each, with a bad one refused as our `ValidationError` (never
+    pydantic's), so whoever builds ops can fail that request alone and go on."""
+    try:
+        return [wire_entry(entry) for entry in entries]
+    except PydanticValidationError as exc:
+        raise ValidationError(f"write entry refused at the wire: {exc}") from None
 
 
 def plan_entry(

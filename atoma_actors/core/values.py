@@ -97,6 +97,13 @@ def check_id(id_: Any) -> str:
         raise ValidationError(f"an id must be a non-empty string, not {id_!r}")
     if len(id_) > MAX_ID_LENGTH:
         raise ValidationError(f"an id may have at most {MAX_ID_LENGTH} characters")
+    if not id_.isascii():
+        try:
+            id_.encode("utf-8")
+        except UnicodeEncodeError:
+            raise ValidationError(
+                f"an id must be valid Unicode text (no lone surrogates), not {id_!r}"
+            ) from None
     return id_
 
 

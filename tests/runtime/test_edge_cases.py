@@ -206,3 +206,34 @@ def test_under_freeze_time_a_crashed_backend_restarts(memory):
             users.create({"id": "u1"})
         rec.wait("backend_restarted", timeout=5)
         assert users.create({"id": "u2"})["version"] == 1
+
+
+@pytest.mark.parametrize("strategy", ["direct", "queue"])
+def test_a_lone_surrogate_id_is_refused_and_the_store_goes_on(memory, strategy):
+    with create_client(memory.backend, strategy=strategy, timeout=5) as c:
+        users = c.store("users")
+        with pytest.raises(ValidationError, match="surrogate"):
+            users.create({"id": "s\udfff"})
+        assert users.create({"id": "ok"})["version"] == 1
+
+
+@pytest.mark.parametrize("strategy", ["direct", "queue"])
+def test_an_entry_the_wire_refuses_fails_alone_and_the_strategy_goes_on(memory, strategy):
+    # Past the facade's checks (a request sent to the StoreActor directly): the strategy that
+    # builds the protocol entry refuses it for that request only.
+    from concurrent.futures import Future
+
+    from atoma_actors.core.planning import EntrySpec
+    from atoma_actors.runtime.messages import ApplyWrite
+    from atoma_actors.runtime.reply import future_reply
+
+    with create_client(memory.backend, strategy=strategy, timeout=5) as c:
+        users = c.store("users")
+        answer: Future = Future()
+        bad = EntrySpec("create", "s\udfff", {"n": 1})
+        users.nowait._actor.tell(ApplyWrite(specs=(bad,), reply=future_reply(answer)))
+        c.flush()
+        (item,) = answer.result(timeout=5).items
+        assert isinstance(item, ValidationError)
+        assert users.peek("s\udfff") is None  # rolled back
+        assert users.create({"id": "ok"})["version"] == 1

@@ -12,8 +12,9 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any
 
-from atoma_actors.core.planning import wire_entry
+from atoma_actors.core.planning import wire_entries
 from atoma_actors.core.query import QueryResult
+from atoma_actors.protocol.errors import AtomaError
 from atoma_actors.protocol.results import PageInfo
 from atoma_actors.runtime.actor import Actor
 from atoma_actors.runtime.messages import PersistBatch, PersistRequest, ReadRequest, ReadWriteback
@@ -44,7 +45,11 @@ class DirectStrategy(Actor):
             self._read(message)
 
     def _persist(self, req: PersistRequest) -> None:
-        groups = group_entries(req.store, [wire_entry(e) for e in req.entries])
+        try:
+            groups = group_entries(req.store, wire_entries(req.entries))
+        except AtomaError as exc:  # this request fails alone; the strategy goes on
+            req.reply(exc)
+            return
         count = len(req.entries)
         reply = req.reply
         call = OpsCall(

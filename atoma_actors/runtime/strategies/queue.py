@@ -37,7 +37,7 @@ from typing import Any, Literal
 
 import pykka
 
-from atoma_actors.core.planning import wire_entry
+from atoma_actors.core.planning import wire_entries
 from atoma_actors.protocol.errors import (
     AtomaError,
     ClientClosed,
@@ -506,10 +506,23 @@ class QueueStrategy(Actor):
         entries: list[WriteEntry] = []
         span_of: list[int] = []
         starts: list[int] = []
-        for index, req in enumerate(requests):
+        accepted: list[PersistRequest] = []
+        for req in requests:
+            try:
+                wire_form = wire_entries(req.entries)
+            except AtomaError as exc:  # this request fails alone; the batch goes on
+                self._held -= len(req.entries)
+                self._answers.append((req.reply, exc))
+                continue
             starts.append(len(entries))
-            entries.extend(map(wire_entry, req.entries))
-            span_of.extend([index] * len(req.entries))
+            entries.extend(wire_form)
+            span_of.extend([len(accepted)] * len(req.entries))
+            accepted.append(req)
+        requests = accepted
+        if not requests:
+            self._pump(store, lane)
+            self._end_eager(0)
+            return
         if self._options.coalesce:
             wire, members = coalesce_entries(entries, span_of)
         else:
