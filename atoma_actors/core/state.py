@@ -16,7 +16,8 @@ Must not import runtime, client or any backend.
 from __future__ import annotations
 
 from collections import OrderedDict
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import Any, Literal, TypeVar
 
@@ -55,6 +56,29 @@ def _replay(base: Entity | None, change: PendingChange, tomb_version: int) -> En
     return seal(merged)
 
 
+_Replayed = tuple["Entity | None", int]
+"""What the replay holds after a change: the entity (None: none), and the version a create
+would start past (the tombstone)."""
+
+
+def _step(state: _Replayed, change: PendingChange) -> _Replayed:
+    """Replay one change."""
+    value, tomb = state
+    if change.kind == "delete":
+        if value is not None:
+            tomb = value["version"] + 1  # a re-create continues past the delete
+        return None, tomb
+    return _replay(value, change, tomb), tomb
+
+
+def _same_step(predicted: _Replayed, value: Entity | None, tomb: int) -> bool:
+    """Whether the confirmed state is what the replay predicted (equal values; for nothing,
+    the same tombstone, which a later create would continue from)."""
+    if predicted[0] is None:
+        return value is None and predicted[1] == tomb
+    return value == predicted[0]
+
+
 class StoreState:
     """Confirmed state + pending log; `visible` is what readers see."""
 
@@ -70,6 +94,9 @@ class StoreState:
         self.tombstones: dict[str, int] = {}
         self._pending: dict[ChangeKey, PendingChange] = {}
         self._pending_by_id: dict[str, list[ChangeKey]] = {}
+        self._predicted: dict[ChangeKey, _Replayed] = {}
+        self._tail: dict[str, _Replayed] = {}
+        self._dirty: set[str] | None = None  # inside batch(): ids to replay at its end
         self.visible: dict[str, Entity] = {}
         self._on_change = on_visible_change
         self._max = max_confirmed
@@ -81,27 +108,70 @@ class StoreState:
         return id_ in self._pending_by_id
 
     # -- optimistic changes --------------------------------------------------------------
+    # Each pending change remembers what the replay gave after it (`_predicted`), and each
+    # entity with pending changes the replay's end (`_tail`): applying a change replays that
+    # one change only, and confirming the oldest one as predicted changes nothing visible.
+    # Either costs O(1) however many changes of one entity are pending; a rollback, or an
+    # answer the prediction did not foresee, replays the entity's changes again.
     def apply(self, change: PendingChange) -> Entity | None:
         """Add a pending change at the end of the log; returns the new visible entity."""
+        id_ = change.id
         self._pending[change.key] = change
-        self._pending_by_id.setdefault(change.id, []).append(change.key)
-        return self._recompute(change.id)
+        keys = self._pending_by_id.setdefault(id_, [])
+        keys.append(change.key)
+        if len(keys) == 1:
+            start = (self.confirmed.get(id_), self.tombstones.get(id_, 0))
+        else:
+            start = self._tail[id_]
+        self._predicted[change.key] = self._tail[id_] = end = _step(start, change)
+        self._show(id_, end[0])
+        return end[0]
 
     def rollback(self, key: ChangeKey) -> Entity | None:
-        """Drop a pending change and recompute its entity from what is left."""
+        """Drop a pending change and recompute its entity from what is left (inside
+        `batch()`, once at its end)."""
         change = self._drop(key)
         if change is None:
             return None
+        if self._dirty is not None:
+            self._dirty.add(change.id)
+            return None
         return self._recompute(change.id)
+
+    @contextmanager
+    def batch(self) -> Iterator[None]:
+        """Changes made inside replay each entity rolled back once, at the end (many
+        answers for one entity handled together stay linear)."""
+        self._dirty = set()
+        try:
+            yield
+        finally:
+            dirty, self._dirty = self._dirty, None
+            for id_ in dirty:
+                self._recompute(id_)
 
     def confirm(
         self, key: ChangeKey | None, id_: str, value: Entity | None, version: int
     ) -> Entity | None:
         """The backend acknowledged a change: `value` (None for a delete) at `version` becomes
         confirmed, the pending change (if any) leaves the log, the entity is recomputed."""
+        keys = self._pending_by_id.get(id_)
+        oldest = key is not None and keys is not None and keys[0] == key
+        predicted = self._predicted.get(key) if key is not None else None
         if key is not None:
             self._drop(key)
         self._set_confirmed(id_, value, version)
+        if self._dirty is not None and id_ in self._dirty:
+            self._dirty.discard(id_)  # rolled back in this batch: predictions are stale
+        elif (
+            oldest
+            and predicted is not None
+            and id_ in self._pending_by_id
+            and _same_step(predicted, self.confirmed.get(id_), self.tombstones.get(id_, 0))
+        ):
+            # The server gave what the replay predicted for the oldest change: replaying the
+            # others on it gives what they already show.
+            return self.visible.get(id_)
         return self._recompute(id_)
 
     # -- a store that is its own backend ------------------------------------------------
@@ -219,23 +289,26 @@ class StoreState:
         change = self._pending.pop(key, None)
         if change is None:
             return None
+        del self._predicted[key]
         keys = self._pending_by_id[change.id]
         keys.remove(key)
         if not keys:
             del self._pending_by_id[change.id]
+            del self._tail[change.id]
         return change
 
     def _recompute(self, id_: str) -> Entity | None:
-        value = self.confirmed.get(id_)
-        tomb = self.tombstones.get(id_, 0)
-        for key in self._pending_by_id.get(id_, ()):
-            change = self._pending[key]
-            if change.kind == "delete":
-                if value is not None:
-                    tomb = value["version"] + 1  # a re-create continues past the delete
-                value = None
-                continue
-            value = _replay(value, change, tomb)
+        """Replay every pending change of `id_` over its confirmed state."""
+        state: _Replayed = (self.confirmed.get(id_), self.tombstones.get(id_, 0))
+        keys = self._pending_by_id.get(id_)
+        if keys:
+            for key in keys:
+                state = self._predicted[key] = _step(state, self._pending[key])
+            self._tail[id_] = state
+        return self._show(id_, state[0])
+
+    def _show(self, id_: str, value: Entity | None) -> Entity | None:
+        """Make `value` what readers see of `id_` (None: nothing)."""
         old = self.visible.get(id_)
         if value is None:
             if old is not None:

@@ -171,8 +171,7 @@ class StoreActor(Actor):
             self._deferred[0] = (self._deferred[0][0], True)
             self._drain()
         elif isinstance(message, _Persisted):
-            for write_id, outcome in message.answers:
-                self._persisted(write_id, outcome)
+            self._persisted(message.answers)
         elif isinstance(message, ReadWriteback):
             self._read_writeback(message)
         elif isinstance(message, RemoteChanges):
@@ -314,10 +313,27 @@ class StoreActor(Actor):
             self._emit("change_committed", store=name, ids=ids)
         msg.reply(WriteOutcome(tuple(results)))
 
-    def _persisted(self, write_id: int, outcome: Any) -> None:
-        flight = self._inflight.pop(write_id, None)
-        if flight is None:
-            return
+    def _persisted(self, answers: tuple[tuple[int, Any], ...]) -> None:
+        """Confirm or roll back the entries of every write answered, as one change of state
+        (rollbacks replay each entity once, however many of its writes failed together)."""
+        settled = []
+        with self._view.lock:
+            with self._state.batch():
+                for write_id, outcome in answers:
+                    flight = self._inflight.pop(write_id, None)
+                    if flight is not None:
+                        settled.append((flight, *self._settle(flight, outcome)))
+            self._publish()
+        for flight, committed, failed in settled:
+            if committed:
+                self._emit("change_committed", store=self._name, ids=committed)
+            if failed and flight.optimistic:
+                self._emit("change_rolled_back", store=self._name, ids=failed)
+            flight.reply(WriteOutcome(tuple(flight.results)))
+
+    def _settle(self, flight: _InFlight, outcome: Any) -> tuple[list[str], list[str]]:
+        """Apply one write's answer to the state; its results go into `flight.results`.
+        Returns the ids committed and the ids that failed."""
         sent = [i for i, e in enumerate(flight.entries) if e is not None]
         if isinstance(outcome, BaseException) or len(outcome) != len(sent):
             if not isinstance(outcome, BaseException):
@@ -325,46 +341,41 @@ class StoreActor(Actor):
             outcomes: list[ItemOutcome] = [outcome] * len(sent)
         else:
             outcomes = list(outcome)
-        committed, failed = [], []
-        with self._view.lock:
-            for index, item in zip(sent, outcomes, strict=True):
-                entry = flight.entries[index]
-                assert entry is not None
-                key = (flight.write_id, index) if flight.optimistic else None
-                id_ = entry.id
-                if isinstance(item, WriteItemOk):
-                    value = (
-                        None
-                        if entry.action == "delete"
-                        else (item.data if item.data is not None else dict(entry.value or {}))
+        committed: list[str] = []
+        failed: list[str] = []
+        for index, item in zip(sent, outcomes, strict=True):
+            entry = flight.entries[index]
+            assert entry is not None
+            key = (flight.write_id, index) if flight.optimistic else None
+            id_ = entry.id
+            if isinstance(item, WriteItemOk):
+                value = (
+                    None
+                    if entry.action == "delete"
+                    else (item.data if item.data is not None else dict(entry.value or {}))
+                )
+                visible = self._state.confirm(key, id_, value, item.version)
+                flight.results[index] = (
+                    None
+                    if value is None
+                    else copy_json(
+                        visible
+                        if visible is not None and visible.get("version") == item.version
+                        else {**value, "id": id_, "version": item.version}
                     )
-                    visible = self._state.confirm(key, id_, value, item.version)
-                    flight.results[index] = (
-                        None
-                        if value is None
-                        else copy_json(
-                            visible
-                            if visible is not None and visible.get("version") == item.version
-                            else {**value, "id": id_, "version": item.version}
-                        )
-                    )
-                    committed.append(id_)
-                else:
-                    error = _error(item) if isinstance(item, WriteItemError) else item
-                    if not isinstance(error, AtomaError):
-                        error = _wrap(error)
-                    if key is not None:
-                        self._state.rollback(key)
-                    if isinstance(error, NotFoundError) and not self._state.has_pending(id_):
-                        self._state.forget_missing(id_, None)
-                    flight.results[index] = error
-                    failed.append((id_, error))
-            self._publish()
-        if committed:
-            self._emit("change_committed", store=self._name, ids=committed)
-        if failed and flight.optimistic:
-            self._emit("change_rolled_back", store=self._name, ids=[i for i, _ in failed])
-        flight.reply(WriteOutcome(tuple(flight.results)))
+                )
+                committed.append(id_)
+            else:
+                error = _error(item) if isinstance(item, WriteItemError) else item
+                if not isinstance(error, AtomaError):
+                    error = _wrap(error)
+                if key is not None:
+                    self._state.rollback(key)
+                if isinstance(error, NotFoundError) and not self._state.has_pending(id_):
+                    self._state.forget_missing(id_, None)
+                flight.results[index] = error
+                failed.append(id_)
+        return committed, failed
 
     def _remote_changes(self, msg: RemoteChanges) -> None:
         with self._view.lock:

@@ -187,3 +187,90 @@ def test_state_matches_replay_model(steps):
             for k, e in expected.items()
         }
         assert visible == model
+
+
+def _full_replay(state: StoreState, pending: list[PendingChange]) -> dict[str, dict]:
+    """What readers must see: every entity's confirmed state with its pending changes
+    replayed in order, written out independently of `StoreState`'s incremental upkeep."""
+    out: dict[str, dict] = {}
+    for id_ in set(state.confirmed) | {c.id for c in pending}:
+        value = state.confirmed.get(id_)
+        tomb = state.tombstones.get(id_, 0)
+        for change in (c for c in pending if c.id == id_):
+            if change.kind == "delete":
+                if value is not None:
+                    tomb = value["version"] + 1
+                value = None
+            elif value is None and change.needs_base:
+                value = None
+            else:
+                version = value["version"] + 1 if value is not None else tomb + 1
+                fields = {k: v for k, v in (change.value or {}).items() if k != "id"}
+                merged = {**value, **fields} if change.kind == "merge" and value else fields
+                value = {**merged, "id": id_, "version": version}
+        if value is not None:
+            out[id_] = value
+    return out
+
+
+incremental_ops = st.lists(
+    st.tuples(
+        st.sampled_from(
+            ["apply", "confirm_predicted", "confirm_oldest", "confirm", "rollback", "rollback_two"]
+        ),
+        st.sampled_from(["a", "b"]),
+        st.sampled_from(["put", "merge", "delete"]),
+        st.integers(0, 5),
+        st.booleans(),
+    ),
+    max_size=50,
+)
+
+
+@settings(max_examples=200, deadline=None)
+@given(incremental_ops)
+def test_incremental_replay_matches_a_full_replay(steps):
+    # Applying replays one change, and confirming the oldest change as predicted changes
+    # nothing visible: after any sequence, what readers see is the full replay.
+    state = StoreState()
+    pending: list[PendingChange] = []
+    seq = 0
+    for action, id_, kind, n, needs_base in steps:
+        if action == "apply":
+            seq += 1
+            change = PendingChange((seq, 0), id_, kind, {"n": n, f"k{n}": seq}, needs_base)
+            pending.append(change)
+            state.apply(change)
+        elif action == "confirm_predicted" and pending:
+            change = next(c for c in pending if c.id == pending[n % len(pending)].id)
+            pending.remove(change)
+            predicted = _full_replay(state, [change]).get(change.id)
+            if predicted is None:
+                tomb = state.tombstones.get(change.id, 0)
+                if change.id in state.confirmed:
+                    tomb = state.confirmed[change.id]["version"] + 1
+                state.confirm(change.key, change.id, None, tomb)
+            else:
+                fields = {k: v for k, v in predicted.items() if k not in ("id", "version")}
+                state.confirm(change.key, change.id, fields, predicted["version"])
+        elif action == "confirm_oldest" and pending:
+            # the oldest change of an entity, answered otherwise than predicted (another
+            # writer got there first): the rest must be replayed on the server's value
+            change = next(c for c in pending if c.id == pending[n % len(pending)].id)
+            pending.remove(change)
+            version = (state.confirmed.get(change.id) or {}).get("version", 0) + 2
+            value = None if change.kind == "delete" else {"n": -1, "other": True}
+            state.confirm(change.key, change.id, value, version)
+        elif action == "confirm" and pending:
+            change = pending.pop(n % len(pending))
+            version = (state.confirmed.get(change.id) or {}).get("version", 0) + 1 + n
+            value = None if change.kind == "delete" else {"n": -n}
+            state.confirm(change.key, change.id, value, version)
+        elif action == "rollback" and pending:
+            state.rollback(pending.pop(n % len(pending)).key)
+        elif action == "rollback_two" and len(pending) >= 2:
+            first, second = pending.pop(n % len(pending)), pending.pop(0)
+            with state.batch():  # as a StoreActor handles one message of many answers
+                state.rollback(first.key)
+                state.rollback(second.key)
+        assert dict(state.visible) == _full_replay(state, pending)
