@@ -42,7 +42,8 @@ def main() -> None:
     for n in args.sizes:
         per = drain(n)
         base = base or per
-        print(f"{n:>6} pending updates to one entity: {per * 1e6:8.1f} us/update  {per / base:5.2f}x")
+        ratio = per / base
+        print(f"{n:>6} pending updates to one entity: {per * 1e6:8.1f} us/update  {ratio:5.2f}x")
 
 
 if __name__ == "__main__":
