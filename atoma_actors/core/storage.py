@@ -19,7 +19,6 @@ import time
 import uuid
 from collections import OrderedDict
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass
 from typing import Any
 
 from sortedcontainers import SortedDict
@@ -56,13 +55,9 @@ MAX_PULL_LIMIT = 10_000
 _Applied = tuple[str, int, "dict[str, Any] | None", float]
 
 
-@dataclass(frozen=True, slots=True)
-class _LogEntry:
-    resource: str
-    id: str
-    kind: str
-    version: int
-    changed_at_ms: int
+_LogEntry = tuple[str, str, str, int, int]
+"""`(resource, id, kind, version, changed_at_ms)`: a plain tuple of plain values, which the
+collector stops tracking, however long the log."""
 
 
 class _Resource:
@@ -215,12 +210,16 @@ class MemoryStorage:
         if old is not None:
             del self._log[old]
         self._log_pos[pos] = self._seq
-        self._log[self._seq] = _LogEntry(
-            name, row.id, "delete" if row.deleted else "upsert", row.version, int(now * 1000)
+        self._log[self._seq] = (
+            name,
+            row.id,
+            "delete" if row.deleted else "upsert",
+            row.version,
+            int(now * 1000),
         )
         if self._log_limit is not None and len(self._log) > self._log_limit:
             seq, oldest = self._log.popitem(0)
-            del self._log_pos[(oldest.resource, oldest.id)]
+            del self._log_pos[(oldest[0], oldest[1])]
             self._log_floor = seq
 
     def _remember(self, key: tuple[str, str], result: WriteItemOk, now: float) -> None:
@@ -260,17 +259,17 @@ class MemoryStorage:
         changes: list[Change] = []
         last = after
         for seq in self._log.irange(minimum=after, inclusive=(False, True)):
-            entry: _LogEntry = self._log[seq]
+            resource, id_, kind, version, changed_at_ms = self._log[seq]
             last = seq
-            if wanted is not None and entry.resource not in wanted:
+            if wanted is not None and resource not in wanted:
                 continue
             changes.append(
                 Change(
-                    resource=entry.resource,
-                    id=entry.id,
-                    kind=entry.kind,  # type: ignore[arg-type]
-                    version=entry.version,
-                    changed_at_ms=entry.changed_at_ms,
+                    resource=resource,
+                    id=id_,
+                    kind=kind,  # type: ignore[arg-type]
+                    version=version,
+                    changed_at_ms=changed_at_ms,
                 )
             )
             if len(changes) >= limit:

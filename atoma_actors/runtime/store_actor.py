@@ -85,7 +85,8 @@ class _InFlight:
 
     write_id: int
     entries: tuple[PlannedEntry | None, ...]
-    results: list[Entity | AtomaError | None]
+    results: list[Entity | AtomaError | None] | None
+    """None until answered, when nothing was refused at planning (the usual case)."""
     reply: Reply[WriteOutcome]
     optimistic: bool
 
@@ -265,7 +266,11 @@ class StoreActor(Actor):
             msg.reply(WriteOutcome(tuple(results)))
             return
         self._inflight[write_id] = _InFlight(
-            write_id, tuple(planned), results, msg.reply, msg.optimistic
+            write_id,
+            tuple(planned),
+            None if len(entries) == len(planned) else results,
+            msg.reply,
+            msg.optimistic,
         )
         self._outbox.append(
             PersistRequest(
@@ -329,7 +334,7 @@ class StoreActor(Actor):
                 self._emit("change_committed", store=self._name, ids=committed)
             if failed and flight.optimistic:
                 self._emit("change_rolled_back", store=self._name, ids=failed)
-            flight.reply(WriteOutcome(tuple(flight.results)))
+            flight.reply(WriteOutcome(tuple(flight.results or ())))
 
     def _settle(self, flight: _InFlight, outcome: Any) -> tuple[list[str], list[str]]:
         """Apply one write's answer to the state; its results go into `flight.results`.
@@ -343,6 +348,9 @@ class StoreActor(Actor):
             outcomes = list(outcome)
         committed: list[str] = []
         failed: list[str] = []
+        if flight.results is None:
+            flight.results = [None] * len(flight.entries)
+        results = flight.results
         for index, item in zip(sent, outcomes, strict=True):
             entry = flight.entries[index]
             assert entry is not None
@@ -355,7 +363,7 @@ class StoreActor(Actor):
                     else (item.data if item.data is not None else dict(entry.value or {}))
                 )
                 visible = self._state.confirm(key, id_, value, item.version)
-                flight.results[index] = (
+                results[index] = (
                     None
                     if value is None
                     else copy_json(
@@ -373,7 +381,7 @@ class StoreActor(Actor):
                     self._state.rollback(key)
                 if isinstance(error, NotFoundError) and not self._state.has_pending(id_):
                     self._state.forget_missing(id_, None)
-                flight.results[index] = error
+                results[index] = error
                 failed.append(id_)
         return committed, failed
 
