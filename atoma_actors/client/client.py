@@ -235,10 +235,7 @@ class Client:
         self._check_open()
         if not isinstance(name, str) or not name or len(name) > 128:
             raise ValidationError(f"a store name must be a non-empty string, not {name!r}")
-        if strategy is not None and strategy not in self._strategies:
-            raise ValidationError(
-                f"unknown strategy {strategy!r}; known: {sorted(self._strategies)}"
-            )
+        self._check_strategy(strategy)
         with self._stores_lock:
             store = self._stores.get(name)
             created = store is None

@@ -64,12 +64,6 @@ class _Condition:
         for waiter in waiters or ():
             waiter.release()
 
-    def notify(self, n: int = 1) -> None:
-        waiters = self._waiters or []
-        for waiter in waiters[:n]:
-            waiter.release()
-        del waiters[:n]
-
 
 class CallFuture(Future[T]):
     """A `concurrent.futures.Future` on a light condition (`_Condition`: one slotted object

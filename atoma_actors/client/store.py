@@ -280,8 +280,8 @@ class NowaitStore:
         except AtomaError as exc:
             return failed(exc)
         future: Future[Any] = CallFuture()
+        reply = client._reply(future, "read", self.name, 1, shape)
         if client._local:  # the embedded default: the store is the data
-            reply = client._reply(future, "read", self.name, 1, shape)
             try:
                 result = self._view.query_local(query)
             except Exception as exc:
@@ -289,7 +289,6 @@ class NowaitStore:
             else:
                 reply(result)
             return future
-        reply = client._reply(future, "read", self.name, 1, shape)
         request = ReadRequest(
             store=self.name,
             query=query,

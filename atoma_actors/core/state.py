@@ -19,7 +19,7 @@ from collections import OrderedDict
 from collections.abc import Callable, Iterable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
-from typing import Any, Literal, TypeVar
+from typing import Any, Literal, Protocol, TypeVar
 
 from atoma_actors.core.values import fields_of, seal
 from atoma_actors.protocol.errors import AtomaError
@@ -27,7 +27,14 @@ from atoma_actors.protocol.errors import AtomaError
 __all__ = ["ChangeKey", "PendingChange", "StoreState"]
 
 Entity = dict[str, Any]
-T = TypeVar("T")
+
+
+class _Keyed(Protocol):
+    @property
+    def id(self) -> str: ...
+
+
+T = TypeVar("T", bound=_Keyed)
 ChangeKey = tuple[int, int]
 """`(write sequence, entry index)`: unique per pending change, ordered by arrival."""
 
@@ -45,17 +52,6 @@ class PendingChange:
     needs_base: bool = False
 
 
-def _replay(base: Entity | None, change: PendingChange, tomb_version: int) -> Entity | None:
-    if change.kind == "delete" or (base is None and change.needs_base):
-        return None
-    version = base["version"] + 1 if base is not None else tomb_version + 1
-    fields = fields_of(change.value)
-    merged = {**base, **fields} if change.kind == "merge" and base is not None else fields
-    merged["id"] = change.id
-    merged["version"] = version
-    return seal(merged)
-
-
 _Replayed = tuple["Entity | None", int]
 """What the replay holds after a change: the entity (None: none), and the version a create
 would start past (the tombstone)."""
@@ -63,12 +59,19 @@ would start past (the tombstone)."""
 
 def _step(state: _Replayed, change: PendingChange) -> _Replayed:
     """Replay one change."""
-    value, tomb = state
+    base, tomb = state
     if change.kind == "delete":
-        if value is not None:
-            tomb = value["version"] + 1  # a re-create continues past the delete
+        if base is not None:
+            tomb = base["version"] + 1  # a re-create continues past the delete
         return None, tomb
-    return _replay(value, change, tomb), tomb
+    if base is None and change.needs_base:
+        return None, tomb
+    version = base["version"] + 1 if base is not None else tomb + 1
+    fields = fields_of(change.value)
+    merged = {**base, **fields} if change.kind == "merge" and base is not None else fields
+    merged["id"] = change.id
+    merged["version"] = version
+    return seal(merged), tomb
 
 
 def _same_step(predicted: _Replayed, value: Entity | None, tomb: int) -> bool:
@@ -190,7 +193,7 @@ class StoreState:
         out: list[Entity | AtomaError | None] = []
         for item in items:
             try:
-                id_ = item.id  # type: ignore[attr-defined]
+                id_ = item.id
                 old = visible.get(id_)
                 new = decide(item, old, tombstones.get(id_, 0))
             except AtomaError as exc:

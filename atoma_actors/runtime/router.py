@@ -47,7 +47,7 @@ class StrategyTable:
 
     def route(self, message: PersistRequest | ReadRequest) -> None:
         """`tell` the message to its strategy (raises `pykka.ActorDeadError` once stopped)."""
-        name = message.strategy or self._per_store.get(message.store) or self.default
+        name = self.resolve(message.store, message.strategy)
         target = self.strategies.get(name)
         if target is None:
             message.reply(
@@ -61,8 +61,7 @@ class StrategyTable:
         run: list[PersistRequest] = []
         target: pykka.ActorRef[Any] | None = None
         for request in requests:
-            name = request.strategy or self._per_store.get(request.store) or self.default
-            ref = self.strategies.get(name)
+            ref = self.strategies.get(self.resolve(request.store, request.strategy))
             if ref is None:
                 self.route(request)  # answers the unknown strategy
                 continue

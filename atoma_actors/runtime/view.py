@@ -70,11 +70,6 @@ class StoreView:
         self._rows = (self._generation, rows)
         return rows
 
-    def rows(self) -> list[Entity]:
-        """Every entity, as of one moment (a list this view may hand to others: read only)."""
-        with self.lock:
-            return self._all()
-
     def query_local(self, query: Query) -> QueryResult:
         with self.lock:
             candidates = self.indexes.candidates(query) if self.indexes is not None else None
