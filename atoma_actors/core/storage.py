@@ -166,9 +166,7 @@ class MemoryStorage:
             key = (name, entry.item.meta.idempotency_key)
             seen = self._idem.get(key)
             if seen is not None:
-                id_, version, data, _ = seen
-                copy = copy_json(data) if data is not None else None
-                results.append(WriteItemOk(id=id_, version=version, data=copy))
+                results.append(_ok_copy(*seen[:3]))
                 continue
             target = entry.item.id
             new_id = None if target is not None else self._fresh_id(res)
@@ -184,7 +182,7 @@ class MemoryStorage:
                 # so running it again is harmless and reports what is true now. The
                 # decision's own result is kept; the caller gets a copy.
                 self._remember(key, result, now)
-                result = _copy_result(result)
+                result = _ok_copy(result.id, result.version, result.data)
             results.append(result)
         if wrote and name not in touched:
             touched.append(name)
@@ -360,8 +358,7 @@ class MemoryStorage:
             return len(self._idem)
 
 
-def _copy_result(result: WriteItemOk) -> WriteItemOk:
-    if result.data is None:
-        return result
-    # A fresh model, not model_copy: copy.copy of a pydantic model costs more than the write.
-    return WriteItemOk(id=result.id, version=result.version, data=copy_json(result.data))
+def _ok_copy(id_: str, version: int, data: dict[str, Any] | None) -> WriteItemOk:
+    """An ok item result with its own copy of `data` (the caller may change it). A fresh
+    model, not model_copy: copy.copy of a pydantic model costs more than the write."""
+    return WriteItemOk(id=id_, version=version, data=copy_json(data) if data is not None else None)
