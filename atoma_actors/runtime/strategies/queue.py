@@ -376,8 +376,11 @@ class QueueStrategy(Actor):
         try:
             self._receive(message)
         finally:
-            answers, self._answers = self._answers, []
-            deliver_all(answers)
+            self._deliver_answers()
+
+    def _deliver_answers(self) -> None:
+        answers, self._answers = self._answers, []
+        deliver_all(answers)
 
     def _receive(self, message: Any) -> None:
         if isinstance(message, PersistRequest):
@@ -423,8 +426,7 @@ class QueueStrategy(Actor):
             while lane.pending:
                 _, req = lane.pending.popleft()
                 req.reply(closed)
-        answers, self._answers = self._answers, []
-        deliver_all(answers)
+        self._deliver_answers()
 
     # -- queueing ------------------------------------------------------------------------
     def _enqueue(self, req: PersistRequest, *, pump: bool = True) -> _Lane:
